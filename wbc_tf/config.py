@@ -1,0 +1,66 @@
+"""Frozen configuration dataclasses: the single source of defaults.
+
+Command-line parsers are derived from these fields (`wbc_tf.cli`), so a default lives in one place.
+Each default is the original TF1 code's value unless the comment says otherwise (spec §4, §7, §8).
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceConfig:
+    """How a photo becomes a cartoon (spec §4, ``test_code/cartoonize.py``)."""
+
+    # Shorter image side is reduced to this (INTER_AREA, int() truncation) when larger; 0 = never.
+    short_side: int = 720
+    # Optional cap on the longer side after the short-side rule (0 = none; not in the original).
+    max_size: int = 0
+    # 'crop': top-left crop to multiples of 8 (original). 'pad': reflect-pad to a multiple of 8
+    # and crop back, so the output has exactly the input size.
+    fit: str = "crop"
+    # Guided filter applied to G(photo) with the photo as guide (cartoonize.py L28).
+    gf_radius: int = 1
+    gf_eps: float = 5e-3
+    # Output rounding: 'truncate' like the original astype(uint8), or 'round'.
+    rounding: str = "truncate"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Pre-training and adversarial training (spec §7, §8: ``pretrain.py`` and ``train.py``)."""
+
+    # --- data ---
+    patch_size: int = 256            # crops are exactly 256x256 in the original
+    batch_size: int = 16
+    face_every: int = 5              # a face batch on every 5th iteration (t % 5 == 0)
+    # --- optimisation (Adam 2e-4, beta1 0.5, beta2 0.99, eps 1e-8; Keras' default eps is 1e-7) ---
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    beta_2: float = 0.99
+    adam_epsilon: float = 1e-8
+    pretrain_steps: int = 50_000
+    train_steps: int = 100_000       # the release was taken at 34,000
+    # --- networks ---
+    channels: int = 32
+    num_blocks: int = 4
+    disc_channels: int = 32
+    # --- loss weights: g = 1e4 tv + 0.1 surface + 1 texture + 200 (content + structure) ---
+    tv_weight: float = 1e4
+    surface_weight: float = 0.1
+    texture_weight: float = 1.0
+    content_weight: float = 200.0
+    structure_weight: float = 200.0
+    # --- representations ---
+    gf_radius: int = 1
+    gf_eps: float = 1e-2             # training output filter (inference uses 5e-3, spec §11.3)
+    surface_radius: int = 5
+    surface_eps: float = 0.2
+    superpixel_segments: int = 200
+    superpixel_compactness: float = 10.0
+    superpixel_sigma: float = 1.0
+    superpixel_colouring: str = "mean"  # 'mean' (original) or 'adaptive' (paper)
+    # --- bookkeeping ---
+    save_every: int = 500
+    sample_every: int = 500
+    keep_checkpoints: int = 20
+    seed: int = 0
