@@ -1,0 +1,1 @@
+"""Command-line entry points: ``wbc-cartoonize``, ``wbc-train``, ``wbc-export``, ``wbc-convert``."""
