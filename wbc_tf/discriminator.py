@@ -1,0 +1,117 @@
+"""The spectral-norm PatchGAN discriminator ``disc_sn`` of the original (spec §5.1).
+
+Six 3×3 SN convs (strides 2, 1, 2, 1, 2, 1; channels c, c, 2c, 2c, 4c, 4c; LeakyReLU 0.2) and a
+1×1 SN conv to one channel of raw logits (no sigmoid): a (B, H/8, W/8, 1) patch map, 32×32 for
+256² inputs. Two instances are used in training (spec §5.3):
+
+* ``disc_blur``, the surface discriminator, on 3-channel guided-filtered images;
+* ``disc_gray``, the texture discriminator, on 1-channel colour-shifted images.
+
+Layer names follow the TF1 scopes (``conv0_1`` … ``conv2_2``, ``conv_out``), so
+`discriminator_name_table` maps ``disc_blur/conv0_1/kernel|bias|u`` one line per layer.
+``training=True`` advances every layer's ``u`` by one power iteration (see
+`wbc_tf.spectral_norm.SpectralNormConv2D`).
+"""
+
+import keras
+import numpy as np
+
+from wbc_tf.spectral_norm import SpectralNormConv2D
+from wbc_tf.weights import WeightConversionError
+
+LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default used by the original
+
+# (TF1 scope, stride, channel multiplier); kernel 3×3 (spec §5.1 table)
+_BODY = (("conv0_1", 2, 1), ("conv0_2", 1, 1), ("conv1_1", 2, 2),
+         ("conv1_2", 1, 2), ("conv2_1", 2, 4), ("conv2_2", 1, 4))
+LAYER_NAMES = tuple(name for name, _, _ in _BODY) + ("conv_out",)
+SURFACE_SCOPE = "disc_blur"
+TEXTURE_SCOPE = "disc_gray"
+
+
+def build_discriminator(in_channels, channels=32, name=SURFACE_SCOPE):
+    """Build ``disc_sn(patch=True)`` as a Keras functional model.
+
+    Args:
+        in_channels: 3 for the surface discriminator, 1 for the texture discriminator.
+        channels: base width (32 in the original).
+        name: model name, the TF1 scope (``disc_blur`` or ``disc_gray``).
+
+    Returns:
+        `keras.Model` mapping (B, H, W, in_channels) → (B, ⌈H/8⌉, ⌈W/8⌉, 1) raw logits;
+        287,137 trainable parameters for in_channels=3, 286,561 for 1 (channels=32).
+    """
+    inputs = keras.Input(shape=(None, None, in_channels), name="image")
+    x = inputs
+    for scope, stride, mult in _BODY:
+        x = SpectralNormConv2D(channels * mult, 3, strides=stride, name=scope)(x)
+        x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{scope}_lrelu")(x)
+    logits = SpectralNormConv2D(1, 1, name="conv_out")(x)          # (B, H/8, W/8, 1)
+    return keras.Model(inputs, logits, name=name)
+
+
+def build_surface_discriminator(channels=32):
+    """``disc_blur``: D_s, sees GF(x, x, r=5, eps=0.2) of 3-channel BGR images."""
+    return build_discriminator(3, channels, name=SURFACE_SCOPE)
+
+
+def build_texture_discriminator(channels=32):
+    """``disc_gray``: D_t, sees the 1-channel random colour shift of BGR images."""
+    return build_discriminator(1, channels, name=TEXTURE_SCOPE)
+
+
+def discriminator_name_table(model, scope=None):
+    """Return ``{tf1_name: keras_variable}``: ``<scope>/<layer>/kernel|bias|u`` for every SN layer.
+
+    ``scope`` defaults to the model name. Raises `WeightConversionError` if a layer is missing or
+    the model holds variables the table does not cover.
+    """
+    scope = scope or model.name
+    table = {}
+    for layer_name in LAYER_NAMES:
+        try:
+            layer = model.get_layer(layer_name)
+        except ValueError as e:
+            raise WeightConversionError(
+                f"model {model.name!r} has no layer {layer_name!r} (is it a build_discriminator model?)") from e
+        for var_name in ("kernel", "bias", "u"):
+            table[f"{scope}/{layer_name}/{var_name}"] = getattr(layer, var_name)
+    covered = {id(v) for v in table.values()}
+    extra = [w.path for w in model.weights if id(w) not in covered]
+    if extra:
+        raise WeightConversionError(f"model variables not covered by the name table: {extra}")
+    return table
+
+
+def discriminator_to_tf1_dict(model, scope=None):
+    """Return ``{tf1_name: np.ndarray}`` (kernels, biases and ``u``) for one discriminator."""
+    return {name: var.numpy() for name, var in discriminator_name_table(model, scope).items()}
+
+
+def assign_tf1_discriminator(model, tensors, scope=None):
+    """Assign ``{tf1_name: array}`` to a discriminator, strictly (like `wbc_tf.weights.assign_tf1_dict`).
+
+    Tensors outside ``<scope>/`` are ignored; inside it every name (``u`` included) must be used
+    exactly once with the right shape.
+
+    Raises:
+        WeightConversionError: listing every missing, unused and mis-shaped tensor.
+    """
+    scope = scope or model.name
+    table = discriminator_name_table(model, scope)
+    source = {k: v for k, v in tensors.items() if k.startswith(scope + "/")}
+    missing = sorted(set(table) - set(source))
+    unused = sorted(set(source) - set(table))
+    shapes = [f"{k}: checkpoint {tuple(np.shape(source[k]))} vs model {tuple(v.shape)}"
+              for k, v in table.items() if k in source and tuple(np.shape(source[k])) != tuple(v.shape)]
+    problems = []
+    if missing:
+        problems.append("missing in checkpoint: " + ", ".join(missing))
+    if unused:
+        problems.append("unused checkpoint tensors: " + ", ".join(unused))
+    if shapes:
+        problems.append("shape mismatch: " + "; ".join(shapes))
+    if problems:
+        raise WeightConversionError(f"{scope} weights do not match the model:\n  " + "\n  ".join(problems))
+    for name, var in table.items():
+        var.assign(np.asarray(source[name], dtype=var.dtype))
