@@ -1,0 +1,284 @@
+"""Photo → cartoon, faithful to the original ``test_code/cartoonize.py`` by default (spec §4).
+
+Pipeline (BGR inside, like the original)::
+
+    uint8 BGR ──resize_crop──► uint8 (H8, W8, 3)          shorter side ≤ 720, INTER_AREA, top-left
+              ──normalize───► float32 x/127.5 − 1          crop to multiples of 8
+              ──generator───► G(x)
+              ──guided_filter(x, G(x), r=1, eps=5e-3)──► y
+              ──denormalize─► uint8 clip((y + 1)·127.5)    truncating cast: 254.9 → 254
+
+Pre- and post-processing run in NumPy float32 with the original's operation order, so for the same
+convolution results the output is bit-identical to the TF1 script. The network runs as ONE
+`tf.function` over ``[None, None, None, 3]`` float32 inputs: any image size reuses one trace.
+
+Options beyond the original live on `wbc_tf.config.InferenceConfig`: ``short_side=0`` keeps full
+resolution, ``max_size`` caps the longer side, ``fit='pad'`` reflect-pads to a multiple of 8 and
+crops back (output size = input size), ``rounding='round'`` rounds instead of truncating.
+
+Example::
+
+    from wbc_tf.inference import Cartoonizer
+    cartoonizer = Cartoonizer.from_pretrained()      # bundled release weights
+    cartoon_rgb = cartoonizer.cartoonize(photo_rgb)  # uint8 (H, W, 3) RGB in and out
+"""
+
+import dataclasses
+
+import cv2
+import numpy as np
+import tensorflow as tf
+
+from wbc_tf.config import InferenceConfig
+from wbc_tf.generator import build_generator
+from wbc_tf.guided_filter import guided_filter
+from wbc_tf.weights import load_generator_weights
+
+MULTIPLE = 8  # the original crops to multiples of 8 (the generator itself needs 4)
+FITS = ("crop", "pad")
+ROUNDINGS = ("truncate", "round")
+
+
+def validate_config(config):
+    """Raise ValueError for an `InferenceConfig` the pipeline cannot run."""
+    if config.fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {config.fit!r}")
+    if config.rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {config.rounding!r}")
+    if config.short_side < 0 or 0 < config.short_side < MULTIPLE:
+        raise ValueError(f"short_side must be 0 (off) or >= {MULTIPLE}, got {config.short_side}")
+    if config.max_size < 0 or 0 < config.max_size < MULTIPLE:
+        raise ValueError(f"max_size must be 0 (off) or >= {MULTIPLE}, got {config.max_size}")
+    if config.gf_radius < 0 or config.gf_eps <= 0:
+        raise ValueError("gf_radius must be >= 0 and gf_eps > 0")
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry: resize, then crop (original) or pad to multiples of 8
+# --------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Geometry:
+    """Where an (h, w) input goes: resized to ``resized``, fed as ``network``, returned as ``output``.
+
+    ``crop``: network = output = top-left multiples of 8 of ``resized``.
+    ``pad``:  network = ``resized`` reflect-padded at the bottom/right to multiples of 8;
+              output = ``resized``.
+    """
+
+    source: tuple
+    resized: tuple
+    network: tuple
+    output: tuple
+
+
+def resized_size(h, w, short_side=720, max_size=0):
+    """(h, w) after the original's shorter-side rule, then the optional long-side cap.
+
+    Original (cartoonize.py L11–18): if min(h, w) > 720, the shorter side becomes 720 and the
+    longer one ``int(720 * long / short)`` (truncation). ``max_size`` (not in the original) then
+    scales the longer side down to ``max_size``, the other by ``int()`` again.
+    """
+    if short_side and min(h, w) > short_side:
+        if h > w:
+            h, w = int(short_side * h / w), short_side
+        else:
+            h, w = short_side, int(short_side * w / h)
+    if max_size and max(h, w) > max_size:
+        if h >= w:
+            h, w = max_size, max(1, int(max_size * w / h))
+        else:
+            h, w = max(1, int(max_size * h / w)), max_size
+    return h, w
+
+
+def plan_geometry(h, w, config=InferenceConfig()):
+    """The `Geometry` for an (h, w) image under ``config``."""
+    rh, rw = resized_size(h, w, config.short_side, config.max_size)
+    down = ((rh // MULTIPLE) * MULTIPLE, (rw // MULTIPLE) * MULTIPLE)
+    up = (-(-rh // MULTIPLE) * MULTIPLE, -(-rw // MULTIPLE) * MULTIPLE)
+    if min(rh, rw) < MULTIPLE:
+        raise ValueError(f"image too small: {w}x{h} px (each side must be at least {MULTIPLE} px "
+                         f"after resizing, got {rw}x{rh})")
+    if config.fit == "crop":
+        return Geometry((h, w), (rh, rw), down, down)
+    return Geometry((h, w), (rh, rw), up, (rh, rw))
+
+
+def resize_to(image, geometry):
+    """``cv2.resize`` to ``geometry.resized`` with INTER_AREA, called unconditionally like the original.
+
+    At equal size cv2 returns an exact copy. Works for (H, W, C) and (H, W) arrays (e.g. alpha).
+    """
+    rh, rw = geometry.resized
+    return cv2.resize(image, (rw, rh), interpolation=cv2.INTER_AREA)
+
+
+def fit_to_network(image, geometry):
+    """Resize, then top-left crop (``crop``) or bottom/right reflect-pad (``pad``) to ``geometry.network``."""
+    image = resize_to(image, geometry)
+    nh, nw = geometry.network
+    rh, rw = geometry.resized
+    if (nh, nw) == (rh, rw):
+        return image
+    if nh <= rh and nw <= rw:
+        return image[:nh, :nw]
+    # BORDER_REFLECT_101 == numpy 'reflect': the edge pixel is not repeated.
+    return cv2.copyMakeBorder(image, 0, nh - rh, 0, nw - rw, cv2.BORDER_REFLECT_101)
+
+
+def fit_to_output(image, geometry):
+    """Resize and crop an auxiliary plane (e.g. alpha) to ``geometry.output``, like the photo."""
+    oh, ow = geometry.output
+    return resize_to(image, geometry)[:oh, :ow]
+
+
+def resize_crop(image, short_side=720):
+    """The original ``resize_crop``: shorter side to ``short_side`` if larger, top-left crop to ×8."""
+    h, w = image.shape[:2]
+    return fit_to_network(image, plan_geometry(h, w, InferenceConfig(short_side=short_side)))
+
+
+# --------------------------------------------------------------------------------------------
+# Value mapping: uint8 ↔ [-1, 1] float32, NumPy op order of the original
+# --------------------------------------------------------------------------------------------
+
+def normalize(image):
+    """uint8 → float32 [-1, 1]: ``image.astype(np.float32) / 127.5 - 1`` (float32 divide, then subtract)."""
+    return image.astype(np.float32) / np.float32(127.5) - np.float32(1)
+
+
+def denormalize(y, rounding="truncate"):
+    """float32 [-1, 1] → uint8: ``(y + 1) * 127.5``, clip to [0, 255], truncating cast (254.9 → 254).
+
+    ``rounding='round'`` rounds half to even (``np.rint``) before the cast instead (not original).
+    """
+    y = np.asarray(y, dtype=np.float32)
+    y = (y + np.float32(1)) * np.float32(127.5)
+    y = np.clip(y, 0, 255)
+    if rounding == "round":
+        y = np.rint(y)
+    return y.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------
+
+class Cartoonizer:
+    """White-box Cartoonization inference: generator + guided filter with the original's I/O rules.
+
+    Build it with `Cartoonizer.from_pretrained`. `cartoonize` takes and returns **RGB** uint8;
+    `cartoonize_bgr` is the BGR path the original runs (they agree exactly: channels are flipped
+    in and out). The output size follows `InferenceConfig`: by default the input size after the
+    shorter-side-720 rule, cropped to multiples of 8; with ``fit='pad'`` exactly the input size
+    after resizing.
+
+    Args:
+        generator: a `wbc_tf.generator.build_generator` model with weights loaded.
+        config: an `InferenceConfig`.
+    """
+
+    def __init__(self, generator, config=InferenceConfig()):
+        validate_config(config)
+        self.generator = generator
+        self.config = config
+        # One trace for every image size: H and W are dynamic, only the channel count is static
+        # (the guided filter's depthwise kernel needs it).
+        self._forward = tf.function(
+            self._forward_graph,
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+
+    @classmethod
+    def from_pretrained(cls, weights=None, config=InferenceConfig()):
+        """Build the generator and load weights.
+
+        Args:
+            weights: None for the bundled release (``model-33999``), or a TF1 checkpoint
+                directory/prefix, an ``.npz`` or a ``.weights.h5`` (see `wbc_tf.weights`).
+            config: an `InferenceConfig` (defaults = the original script).
+
+        Raises:
+            wbc_tf.weights.WeightConversionError: weights missing or not matching the model.
+        """
+        validate_config(config)
+        generator = build_generator()
+        load_generator_weights(generator, weights)
+        return cls(generator, config)
+
+    # ---- network -----------------------------------------------------------------------------
+
+    def _forward_graph(self, x):
+        # x: (B, H, W, 3) BGR in [-1, 1], H and W multiples of 4 → (B, H, W, 3), unclipped.
+        y = self.generator(x, training=False)
+        return guided_filter(x, y, self.config.gf_radius, self.config.gf_eps)
+
+    @property
+    def forward(self):
+        """The traced network: ``forward(x) -> guided_filter(x, G(x), r, eps)`` as a `tf.Tensor`.
+
+        ``x`` is (B, H, W, 3) float32 BGR in [-1, 1] with H, W multiples of 4.
+        """
+        return self._forward
+
+    def cartoonize_float(self, bgr):
+        """Run the pipeline up to the float output (no post-processing), for tests and research.
+
+        Args:
+            bgr: (H, W, 3) uint8 BGR.
+
+        Returns:
+            (H', W', 3) float32 BGR, roughly [-1, 1] but unclipped, at ``plan_geometry``'s
+            ``output`` size.
+        """
+        bgr = np.ascontiguousarray(_check_uint8(bgr, 3))
+        geometry = plan_geometry(*bgr.shape[:2], self.config)
+        x = normalize(fit_to_network(bgr, geometry))[None]        # (1, Hn, Wn, 3)
+        y = self._forward(tf.constant(x)).numpy()[0]              # (Hn, Wn, 3)
+        oh, ow = geometry.output
+        return y[:oh, :ow]
+
+    # ---- public uint8 API --------------------------------------------------------------------
+
+    def cartoonize_bgr(self, bgr):
+        """Cartoonize a uint8 (H, W, 3) **BGR** image (the original's colour order); returns BGR uint8."""
+        return denormalize(self.cartoonize_float(bgr), self.config.rounding)
+
+    def cartoonize(self, rgb):
+        """Cartoonize a uint8 **RGB** image; returns uint8 RGB.
+
+        Args:
+            rgb: (H, W, 3) RGB, (H, W, 4) RGBA (alpha is resized/cropped like the picture and
+                reattached) or (H, W) / (H, W, 1) grey (expanded to 3 channels, like cv2).
+
+        Returns:
+            (H', W', 3) or (H', W', 4) uint8; see the class docstring for the size.
+        """
+        rgb = np.asarray(rgb)
+        if rgb.ndim == 2 or (rgb.ndim == 3 and rgb.shape[2] == 1):
+            rgb = np.repeat(rgb.reshape(rgb.shape[:2] + (1,)), 3, axis=2)
+        alpha = None
+        if rgb.ndim == 3 and rgb.shape[2] == 4:
+            rgb, alpha = rgb[..., :3], rgb[..., 3]
+        out = self.cartoonize_bgr(np.ascontiguousarray(_check_uint8(rgb, 3)[..., ::-1]))[..., ::-1]
+        if alpha is not None:
+            return np.dstack([out, self.fit_alpha(alpha)])
+        return np.ascontiguousarray(out)
+
+    def fit_alpha(self, alpha):
+        """Resize/crop an (H, W) alpha plane exactly as the picture was, to match the output."""
+        alpha = np.ascontiguousarray(alpha)
+        return fit_to_output(alpha, plan_geometry(*alpha.shape[:2], self.config))
+
+    def output_size(self, h, w):
+        """(height, width) of the output for an (h, w) input under this config."""
+        return plan_geometry(h, w, self.config).output
+
+
+def _check_uint8(image, channels):
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise TypeError(f"expected a uint8 image, got dtype {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != channels:
+        raise ValueError(f"expected an (H, W, {channels}) image, got shape {image.shape}")
+    return image
