@@ -1,0 +1,406 @@
+"""Adversarial training (``train_code/train.py``) and generator pre-training (``pretrain.py``) as Keras models.
+
+Everything is BGR [-1, 1] NHWC float32, like the original (spec §0). Typical use::
+
+    from wbc_tf.config import TrainConfig
+    from wbc_tf.gan import build_white_box_gan, GeneratorPretrainer
+
+    gan = build_white_box_gan(TrainConfig(), vgg_weights="imagenet")  # or a .h5 / vgg19_no_fc.npy path
+    gan.load_tf1_dict(tensors)            # optional: {generator/..., disc_blur/..., disc_gray/...}
+    gan.compile()                         # Adam(2e-4, 0.5, 0.99, 1e-8) for G and for both Ds
+    gan.fit(dataset_of_photo_cartoon_pairs, steps_per_epoch=500, epochs=200)
+
+    terms = gan.loss_terms(photo, cartoon, superpixel, (w_b, w_g, w_r))   # testing seam
+
+``loss_terms`` is the original graph for explicit inputs: one forward with the stored SN ``u``
+(no write-back), every loss term of train.py L54–78 on the same ``output``.
+
+The step is **not** XLA-compilable: the structure target comes from scikit-image through a
+``tf.numpy_function`` (``PyFunc`` has no XLA kernel), so `WhiteBoxGAN.compile` forces
+``jit_compile=False``.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from wbc_tf import losses
+from wbc_tf.config import TrainConfig
+from wbc_tf.discriminator import (SURFACE_SCOPE, TEXTURE_SCOPE, build_surface_discriminator,
+                                  build_texture_discriminator, discriminator_name_table)
+from wbc_tf.generator import build_generator
+from wbc_tf.guided_filter import guided_filter
+from wbc_tf.representations import (color_shift, sample_color_shift_weights, structure_representation,
+                                    surface_representation)
+from wbc_tf.vgg import build_vgg
+from wbc_tf.weights import WeightConversionError, generator_name_table
+
+# The ten scalars the original writes to its summary every iteration (train.py), in its order.
+METRIC_NAMES = ("tv_loss", "photo_loss", "superpixel_loss", "recon_loss", "d_loss_gray", "g_loss_gray",
+                "d_loss_blur", "g_loss_blur", "d_loss_total", "g_loss_total")
+LOSS_TERM_NAMES = ("tv_loss", "photo_loss", "superpixel_loss", "g_loss_blur", "g_loss_gray",
+                   "d_loss_blur", "d_loss_gray", "g_loss_total", "d_loss_total")
+SN_UPDATES = ("every_call", "once_per_d_step")
+OUTPUT_ACTIVATIONS = ("none", "clip", "tanh")
+# TF1 optimizer bookkeeping that may sit in a full checkpoint; never model weights.
+_TF1_OPTIMIZER_SUFFIXES = ("/Adam", "/Adam_1")
+_TF1_OPTIMIZER_NAMES = ("beta1_power", "beta2_power", "global_step")
+
+
+def _is_tf1_optimizer_name(name):
+    last = name.split("/")[-1]
+    return (name.endswith(_TF1_OPTIMIZER_SUFFIXES) or last in _TF1_OPTIMIZER_NAMES
+            or last.startswith(("beta1_power_", "beta2_power_")))
+
+
+def _adam(config, name):
+    return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
+                                 beta_2=config.beta_2, epsilon=config.adam_epsilon, name=name)
+
+
+def _num_replicas():
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def _output_activation(raw, kind):
+    """G's output head: linear in the original (spec §11.9); 'clip'/'tanh' are corrected modes."""
+    if kind == "none":
+        return raw
+    if kind == "clip":
+        return tf.clip_by_value(raw, -1.0, 1.0)
+    if kind == "tanh":
+        return tf.tanh(raw)
+    raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {kind!r}")
+
+
+def _check_config(config):
+    if config.sn_update not in SN_UPDATES:
+        raise ValueError(f"sn_update must be one of {SN_UPDATES}, got {config.sn_update!r}")
+    if config.output_activation not in OUTPUT_ACTIVATIONS:
+        raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {config.output_activation!r}")
+    if config.superpixel_colouring not in ("mean", "adaptive"):
+        raise ValueError(f"superpixel_colouring must be 'mean' or 'adaptive', got {config.superpixel_colouring!r}")
+
+
+def _split_pair(data):
+    """``(photo, cartoon)`` from a dataset element: a 2-tuple/list, or ``((photo, cartoon),)``."""
+    if isinstance(data, (tuple, list)) and len(data) == 1:
+        data = data[0]
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise ValueError("WhiteBoxGAN.train_step expects (photo, cartoon) batches")
+    return data[0], data[1]
+
+
+class WhiteBoxGAN(keras.Model):
+    """The adversarial stage of White-box Cartoonization, in the keras-io custom ``train_step`` pattern.
+
+    Holds the generator, the surface (``disc_blur``) and texture (``disc_gray``) discriminators,
+    the frozen VGG19 extractor and the `TrainConfig`. ``train_step`` reproduces one iteration of
+    train.py: a G step (structure target from the current output, held constant), then a D step
+    on a *fresh* G forward with the updated weights and a *new* colour-shift draw.
+
+    The logged values: tv/photo/superpixel/recon/g_* come from the G step (before its update,
+    like the original's printed values); d_* from the D step. The original's summary
+    re-evaluated the G terms in the D-step run, which costs three extra VGG passes; we skip it.
+
+    Distribution: each differentiated loss is divided by ``num_replicas_in_sync`` because Keras
+    all-reduces gradients with SUM; the trackers get the unscaled values. SN ``u`` variables use
+    ``only_first_replica`` aggregation, the colour-shift weights come from one stored
+    `keras.random.SeedGenerator` (the same draw on every replica, shared by the whole global
+    batch as in the original), and the superpixel ``numpy_function`` runs per replica.
+
+    Args:
+        generator: `wbc_tf.generator.build_generator` model.
+        surface_discriminator: 3-channel `wbc_tf.discriminator.build_discriminator` (``disc_blur``).
+        texture_discriminator: 1-channel discriminator (``disc_gray``).
+        vgg: `wbc_tf.vgg.build_vgg` model (frozen here).
+        config: `TrainConfig`; loss weights, filters, SLIC settings, Adam settings, corrected modes.
+        **kwargs: forwarded to `keras.Model`.
+    """
+
+    def __init__(self, generator, surface_discriminator, texture_discriminator, vgg, config=None, **kwargs):
+        kwargs.setdefault("name", "white_box_gan")
+        super().__init__(**kwargs)
+        self.config = config if config is not None else TrainConfig()
+        _check_config(self.config)
+        self.generator = generator
+        self.surface_discriminator = surface_discriminator
+        self.texture_discriminator = texture_discriminator
+        self.vgg = vgg
+        self.vgg.trainable = False
+        self.color_shift_seed = keras.random.SeedGenerator(self.config.seed, name="color_shift_seed")
+        self.loss_trackers = [keras.metrics.Mean(name=name) for name in METRIC_NAMES]
+        self.g_optimizer = None
+        self.d_optimizer = None
+
+    # --- keras.Model plumbing ----------------------------------------------------------------
+
+    def compile(self, g_optimizer=None, d_optimizer=None, **kwargs):
+        """Set (default: build from the config) and *build* both Adam optimisers.
+
+        Building them here, inside the model's distribution strategy, is what lets ``fit`` run
+        under `tf.distribute.MirroredStrategy` and lets checkpoints restore their slots.
+        ``jit_compile`` is always False: the superpixel ``tf.numpy_function`` has no XLA kernel.
+        """
+        if kwargs.pop("jit_compile", False) not in (False, None, "auto"):
+            raise ValueError("WhiteBoxGAN cannot be XLA-compiled: the superpixel step is a tf.numpy_function")
+        super().compile(jit_compile=False, **kwargs)
+        self.g_optimizer = g_optimizer if g_optimizer is not None else _adam(self.config, "g_adam")
+        self.d_optimizer = d_optimizer if d_optimizer is not None else _adam(self.config, "d_adam")
+        with self.distribute_strategy.scope():
+            if not self.g_optimizer.built:
+                self.g_optimizer.build(self.generator.trainable_weights)
+            if not self.d_optimizer.built:
+                self.d_optimizer.build(self.discriminator_weights)
+
+    @property
+    def metrics(self):
+        return list(self.loss_trackers)
+
+    @property
+    def discriminator_weights(self):
+        """Trainable kernels and biases of both discriminators (``u`` is non-trainable)."""
+        return self.surface_discriminator.trainable_weights + self.texture_discriminator.trainable_weights
+
+    def call(self, photo, training=False):
+        return self.generate(photo, training=training)
+
+    # --- the original graph --------------------------------------------------------------------
+
+    def generate(self, photo, training=False):
+        """``output`` of train.py: GF(photo, G(photo), r=1, eps=1e-2), or raw G(photo) (§11.8 mode)."""
+        raw = _output_activation(self.generator(photo, training=training), self.config.output_activation)
+        if self.config.raw_output_for_losses:
+            return raw
+        return guided_filter(photo, raw, self.config.gf_radius, self.config.gf_eps)
+
+    def structure_target(self, output):
+        """SLIC + colouring of ``stop_gradient(output)``: a constant (B, H, W, 3) target."""
+        c = self.config
+        return structure_representation(
+            output, n_segments=c.superpixel_segments, compactness=c.superpixel_compactness,
+            sigma=c.superpixel_sigma, colouring=c.superpixel_colouring,
+            workers=c.superpixel_workers or None)
+
+    def discriminate(self, images, color_weights, update_u=False):
+        """Raw patch logits ``(D_s(GF(x, x, 5, 0.2)), D_t(color_shift(x)))``.
+
+        ``update_u=True`` writes each SN layer's power-iteration result back to its ``u``.
+        """
+        blur = surface_representation(images, self.config.surface_radius, self.config.surface_eps)
+        gray = color_shift(images, color_weights)
+        return (self.surface_discriminator(blur, training=update_u),
+                self.texture_discriminator(gray, training=update_u))
+
+    def generator_terms(self, photo, output, superpixel, fake_blur_logits, fake_gray_logits):
+        """The G-side terms of train.py L64–77 as a dict (tv, photo, superpixel, recon, g_*)."""
+        c = self.config
+        vgg_output = self.vgg(output, training=False)
+        # photo and superpixel are constants: no gradient flows into these two VGG passes
+        vgg_photo = self.vgg(photo, training=False)
+        vgg_superpixel = self.vgg(superpixel, training=False)
+        terms = {
+            "tv_loss": losses.total_variation_loss(output),
+            "photo_loss": losses.content_loss(vgg_photo, vgg_output),
+            "superpixel_loss": losses.structure_loss(vgg_superpixel, vgg_output),
+            "g_loss_blur": losses.lsgan_generator_loss(fake_blur_logits),
+            "g_loss_gray": losses.lsgan_generator_loss(fake_gray_logits),
+        }
+        terms["recon_loss"] = terms["photo_loss"] + terms["superpixel_loss"]
+        terms["g_loss_total"] = losses.generator_total_loss(
+            terms["tv_loss"], terms["g_loss_blur"], terms["g_loss_gray"], terms["photo_loss"],
+            terms["superpixel_loss"], tv_weight=c.tv_weight, surface_weight=c.surface_weight,
+            texture_weight=c.texture_weight, content_weight=c.content_weight,
+            structure_weight=c.structure_weight)
+        return terms
+
+    @staticmethod
+    def discriminator_terms(real_logits, fake_logits):
+        """``d_loss_blur``, ``d_loss_gray``, ``d_loss_total`` from (blur, gray) real/fake logits."""
+        d_blur = losses.lsgan_discriminator_loss(real_logits[0], fake_logits[0])
+        d_gray = losses.lsgan_discriminator_loss(real_logits[1], fake_logits[1])
+        return {"d_loss_blur": d_blur, "d_loss_gray": d_gray,
+                "d_loss_total": losses.discriminator_total_loss(d_blur, d_gray)}
+
+    def loss_terms(self, photo, cartoon, superpixel, color_weights):
+        """Every loss term of the original for explicit inputs, with no state change.
+
+        Args:
+            photo: (B, H, W, 3) BGR [-1, 1], the generator input.
+            cartoon: (B, H, W, 3) BGR [-1, 1], the real cartoons.
+            superpixel: (B, H, W, 3) structure target (explicit, instead of SLIC of the output).
+            color_weights: (w_b, w_g, w_r) colour-shift weights, shared by real and fake.
+
+        Returns:
+            dict of scalar tensors ``tv_loss, photo_loss, superpixel_loss, g_loss_blur,
+            g_loss_gray, d_loss_blur, d_loss_gray, g_loss_total, d_loss_total`` (plus
+            ``recon_loss``). Every discriminator call does one power iteration from the stored
+            ``u`` and writes nothing back, so the values do not depend on call order; the D terms
+            use the same ``output`` as the G terms.
+        """
+        photo = tf.convert_to_tensor(photo, tf.float32)
+        cartoon = tf.convert_to_tensor(cartoon, tf.float32)
+        superpixel = tf.convert_to_tensor(superpixel, tf.float32)
+        color_weights = tf.convert_to_tensor(color_weights, tf.float32)
+        output = self.generate(photo)
+        fake_logits = self.discriminate(output, color_weights, update_u=False)
+        real_logits = self.discriminate(cartoon, color_weights, update_u=False)
+        terms = self.generator_terms(photo, output, superpixel, *fake_logits)
+        terms.update(self.discriminator_terms(real_logits, fake_logits))
+        return terms
+
+    # --- one training iteration -----------------------------------------------------------------
+
+    def train_step(self, data):
+        # Plan (train.py, one iteration):
+        # 1. draw the G-step colour-shift weights (w_b, w_g, w_r);
+        # 2. G forward: output = GF(photo, G(photo)); structure target = SLIC-mean(stop_gradient(output)),
+        #    a constant (this replaces the original's redundant inter_out pass, spec §11.22);
+        # 3. G losses (fake branches of both Ds, 1 SN update each when faithful), G update;
+        # 4. draw new colour-shift weights; fresh G forward with the *updated* G (no gradient);
+        # 5. D losses on real and fake (faithful: 2 SN updates per D), D update;
+        # 6. update the ten trackers with unscaled values.
+        photo, cartoon = _split_pair(data)
+        replicas = float(_num_replicas())
+        every_call = self.config.sn_update == "every_call"
+
+        g_weights = sample_color_shift_weights(self.color_shift_seed)                      # 1
+        with tf.GradientTape() as g_tape:
+            output = self.generate(photo, training=True)                                   # 2
+            superpixel = self.structure_target(output)
+            fake_logits = self.discriminate(output, g_weights, update_u=every_call)       # 3
+            g_terms = self.generator_terms(photo, output, superpixel, *fake_logits)
+            g_loss = g_terms["g_loss_total"] / replicas   # Keras all-reduces gradients with SUM
+        g_vars = self.generator.trainable_weights
+        self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)
+
+        d_weights = sample_color_shift_weights(self.color_shift_seed)                      # 4
+        output = tf.stop_gradient(self.generate(photo, training=True))
+        with tf.GradientTape() as d_tape:                                                  # 5
+            real_logits = self.discriminate(cartoon, d_weights, update_u=True)
+            fake_logits = self.discriminate(output, d_weights, update_u=every_call)
+            d_terms = self.discriminator_terms(real_logits, fake_logits)
+            d_loss = d_terms["d_loss_total"] / replicas
+        d_vars = self.discriminator_weights
+        self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
+
+        values = {**g_terms, **d_terms}                                                    # 6
+        for tracker in self.loss_trackers:
+            tracker.update_state(values[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.loss_trackers}
+
+    # --- TF1 weight names ----------------------------------------------------------------------
+
+    def tf1_name_table(self):
+        """``{tf1_name: variable}`` for ``generator/…``, ``disc_blur/…`` and ``disc_gray/…`` (``u`` included)."""
+        table = dict(generator_name_table(self.generator))
+        table.update(discriminator_name_table(self.surface_discriminator, SURFACE_SCOPE))
+        table.update(discriminator_name_table(self.texture_discriminator, TEXTURE_SCOPE))
+        return table
+
+    def to_tf1_dict(self):
+        """``{tf1_name: np.ndarray}`` of G and both Ds, the names of the original's variables."""
+        return {name: var.numpy() for name, var in self.tf1_name_table().items()}
+
+    def load_tf1_dict(self, tensors):
+        """Assign ``{tf1_name: array}`` to G and both Ds, strictly.
+
+        Every generator / ``disc_blur`` / ``disc_gray`` variable (``u`` included) must be present
+        with the right shape, and every other key is an error, except TF1 Adam bookkeeping
+        (``…/Adam``, ``…/Adam_1``, ``beta1_power``, ``beta2_power``, ``global_step``), which is
+        skipped. Nothing is assigned unless everything matches.
+
+        Raises:
+            WeightConversionError: listing every missing, unused and mis-shaped tensor.
+        """
+        table = self.tf1_name_table()
+        source = {k: v for k, v in tensors.items() if not _is_tf1_optimizer_name(k)}
+        missing = sorted(set(table) - set(source))
+        unused = sorted(set(source) - set(table))
+        shapes = [f"{k}: source {np.shape(source[k])} vs model {tuple(v.shape)}"
+                  for k, v in table.items() if k in source and np.shape(source[k]) != tuple(v.shape)]
+        problems = []
+        if missing:
+            problems.append("missing: " + ", ".join(missing))
+        if unused:
+            problems.append("unused: " + ", ".join(unused))
+        if shapes:
+            problems.append("shape mismatch: " + "; ".join(shapes))
+        if problems:
+            raise WeightConversionError("GAN weights do not match the model:\n  " + "\n  ".join(problems))
+        for name, var in table.items():
+            var.assign(np.asarray(source[name], dtype=var.dtype))
+        return self
+
+
+class GeneratorPretrainer(keras.Model):
+    """Generator pre-training (``pretrain.py``): pixel L1 ``mean|photo − G(photo)|`` on the raw G output.
+
+    No guided filter, no VGG (spec §7.5, §11.21). ``train_step`` accepts ``photo`` or
+    ``(photo, anything)`` batches and returns ``{"recon_loss": …}``.
+
+    Args:
+        generator: `wbc_tf.generator.build_generator` model (updated in place).
+        config: `TrainConfig` (Adam settings, ``output_activation``).
+        **kwargs: forwarded to `keras.Model`.
+    """
+
+    def __init__(self, generator, config=None, **kwargs):
+        kwargs.setdefault("name", "generator_pretrainer")
+        super().__init__(**kwargs)
+        self.config = config if config is not None else TrainConfig()
+        _check_config(self.config)
+        self.generator = generator
+        self.recon_tracker = keras.metrics.Mean(name="recon_loss")
+
+    def compile(self, optimizer=None, **kwargs):
+        """Adam(lr, β1, β2, ε) from the config unless ``optimizer`` is given; built immediately."""
+        optimizer = optimizer if optimizer is not None else _adam(self.config, "pretrain_adam")
+        super().compile(optimizer=optimizer, **kwargs)
+        with self.distribute_strategy.scope():
+            if not self.optimizer.built:
+                self.optimizer.build(self.generator.trainable_weights)
+
+    @property
+    def g_optimizer(self):
+        return self.optimizer
+
+    @property
+    def metrics(self):
+        return [self.recon_tracker]
+
+    def call(self, photo, training=False):
+        return _output_activation(self.generator(photo, training=training), self.config.output_activation)
+
+    def train_step(self, data):
+        photo = data[0] if isinstance(data, (tuple, list)) else data
+        with tf.GradientTape() as tape:
+            recon = losses.pixel_l1_loss(photo, self(photo, training=True))
+            scaled = recon / float(_num_replicas())
+        g_vars = self.generator.trainable_weights
+        self.optimizer.apply(tape.gradient(scaled, g_vars), g_vars)
+        self.recon_tracker.update_state(recon)
+        return {"recon_loss": self.recon_tracker.result()}
+
+
+def build_white_box_gan(config=None, vgg_weights="imagenet", generator=None):
+    """Build G, ``disc_blur``, ``disc_gray`` and the VGG, and wrap them in a `WhiteBoxGAN`.
+
+    Call it inside ``strategy.scope()`` for multi-GPU training.
+
+    Args:
+        config: `TrainConfig` (``channels``, ``num_blocks``, ``disc_channels`` size the networks).
+        vgg_weights: "imagenet", a Keras ``.h5`` path, a ``vgg19_no_fc.npy`` path, a
+            ``{conv{b}_{i}: [kernel, bias]}`` dict, or None (random; tests only). See `wbc_tf.vgg`.
+        generator: an existing generator (e.g. pre-trained); default builds a fresh one.
+    """
+    config = config if config is not None else TrainConfig()
+    if generator is None:
+        generator = build_generator(config.channels, config.num_blocks)
+    return WhiteBoxGAN(
+        generator,
+        build_surface_discriminator(config.disc_channels),
+        build_texture_discriminator(config.disc_channels),
+        build_vgg(vgg_weights),
+        config=config,
+    )
