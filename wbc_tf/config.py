@@ -33,6 +33,10 @@ class TrainConfig:
     patch_size: int = 256            # crops are exactly 256x256 in the original
     batch_size: int = 16
     face_every: int = 5              # a face batch on every 5th iteration (t % 5 == 0)
+    # Not in the original (spec §11.23), off by default: images larger than patch_size are always
+    # random-cropped; exactly patch_size² images pass untouched.
+    random_flip: bool = False        # random horizontal flip of every patch
+    resize_small: bool = False       # smaller images: error (False) or bilinear up-scale (True)
     # --- optimisation (Adam 2e-4, beta1 0.5, beta2 0.99, eps 1e-8; Keras' default eps is 1e-7) ---
     learning_rate: float = 2e-4
     beta_1: float = 0.5
@@ -59,6 +63,12 @@ class TrainConfig:
     superpixel_compactness: float = 10.0
     superpixel_sigma: float = 1.0
     superpixel_colouring: str = "mean"  # 'mean' (original) or 'adaptive' (paper)
+    superpixel_workers: int = 0      # SLIC threads per batch; 0 = os.cpu_count() (original: 16 processes)
+    # --- spec §11 corrected modes (defaults are the original's behaviour) ---
+    sn_update: str = "every_call"    # 'every_call': u written by every D call (1 per G step, 2 per D
+                                     # step); 'once_per_d_step': only the D step's real branch (§11.7)
+    raw_output_for_losses: bool = False  # True: losses and D see G(photo), not GF(photo, G(photo)) (§11.8)
+    output_activation: str = "none"  # applied to G(photo): 'none' (original), 'clip' or 'tanh' (§11.9)
     # --- bookkeeping ---
     save_every: int = 500
     sample_every: int = 500
