@@ -221,6 +221,30 @@ class Cartoonizer:
         """
         return self._forward
 
+    def preprocess(self, bgr):
+        """uint8 (H, W, 3) BGR → ``(x, geometry)``: x is (1, Hn, Wn, 3) float32 in [-1, 1].
+
+        The CPU-side half of the pipeline (resize, crop/pad, normalise), separate so that
+        callers can run it ahead of the network, e.g. in a reader thread.
+        """
+        bgr = np.ascontiguousarray(_check_uint8(bgr, 3))
+        geometry = plan_geometry(*bgr.shape[:2], self.config)
+        return normalize(fit_to_network(bgr, geometry))[None], geometry
+
+    def run_network(self, x):
+        """``forward(x)`` as a NumPy float32 array of the same shape (B, Hn, Wn, 3)."""
+        return self._forward(tf.constant(x)).numpy()
+
+    @staticmethod
+    def crop_output(y, geometry):
+        """Crop a network-size (Hn, Wn, C) result to ``geometry.output`` (no-op in crop mode)."""
+        oh, ow = geometry.output
+        return y[:oh, :ow]
+
+    def postprocess(self, y, geometry):
+        """Network-size float (Hn, Wn, 3) → uint8 output: crop back to size, then `denormalize`."""
+        return denormalize(self.crop_output(y, geometry), self.config.rounding)
+
     def cartoonize_float(self, bgr):
         """Run the pipeline up to the float output (no post-processing), for tests and research.
 
@@ -231,18 +255,15 @@ class Cartoonizer:
             (H', W', 3) float32 BGR, roughly [-1, 1] but unclipped, at ``plan_geometry``'s
             ``output`` size.
         """
-        bgr = np.ascontiguousarray(_check_uint8(bgr, 3))
-        geometry = plan_geometry(*bgr.shape[:2], self.config)
-        x = normalize(fit_to_network(bgr, geometry))[None]        # (1, Hn, Wn, 3)
-        y = self._forward(tf.constant(x)).numpy()[0]              # (Hn, Wn, 3)
-        oh, ow = geometry.output
-        return y[:oh, :ow]
+        x, geometry = self.preprocess(bgr)
+        return self.crop_output(self.run_network(x)[0], geometry)
 
     # ---- public uint8 API --------------------------------------------------------------------
 
     def cartoonize_bgr(self, bgr):
         """Cartoonize a uint8 (H, W, 3) **BGR** image (the original's colour order); returns BGR uint8."""
-        return denormalize(self.cartoonize_float(bgr), self.config.rounding)
+        x, geometry = self.preprocess(bgr)
+        return self.postprocess(self.run_network(x)[0], geometry)
 
     def cartoonize(self, rgb):
         """Cartoonize a uint8 **RGB** image; returns uint8 RGB.
