@@ -1,0 +1,231 @@
+"""Inference pipeline (spec §4): geometry rules, value mapping, RGB/BGR API, one trace, and the full
+pipeline with the bundled weights against an independent raw ``tf.nn`` + NumPy reference."""
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from wbc_tf import inference
+from wbc_tf.config import InferenceConfig
+from wbc_tf.inference import (Cartoonizer, denormalize, normalize, plan_geometry, resize_crop,
+                              resized_size)
+
+
+@pytest.fixture(scope="module")
+def cartoonizer():
+    """Bundled release weights, original defaults; built once for the module."""
+    return Cartoonizer.from_pretrained()
+
+
+def _random_image(rng, h, w):
+    return rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+# ---- geometry ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("hw, expected", [
+    ((1080, 1920), (720, 1280)),   # landscape: the shorter side (h) becomes 720
+    ((1920, 1080), (1280, 720)),   # portrait: the shorter side (w) becomes 720
+    ((721, 1000), (720, 998)),     # 720*1000/721 = 998.61 -> int() truncates to 998
+    ((1003, 730), (989, 720)),     # 720*1003/730 = 989.26 -> 989
+    ((721, 721), (720, 720)),
+    ((720, 5000), (720, 5000)),    # shorter side == 720: untouched, however long the other side
+    ((500, 3000), (500, 3000)),    # max side 3000 > 720 but the rule is about the shorter side
+])
+def test_resized_size_shorter_side_rule(hw, expected):
+    assert resized_size(*hw) == expected
+
+
+def test_resized_size_options():
+    assert resized_size(1000, 1500, short_side=0) == (1000, 1500)            # full resolution
+    assert resized_size(1000, 1500, short_side=0, max_size=800) == (533, 800)  # 800*1000/1500 = 533.3
+    assert resized_size(1000, 1500, max_size=800) == (533, 800)              # 720x1080 -> cap 800
+    assert resized_size(1500, 1000, short_side=0, max_size=800) == (800, 533)
+    assert resized_size(300, 400, max_size=800) == (300, 400)
+
+
+def test_resize_crop_equals_independent_cv2_call(rng):
+    image = _random_image(rng, 901, 1203)
+    # 901 > 720: h = 720, w = int(720 * 1203 / 901) = int(961.33) = 961, then crop to 720 x 960.
+    expected = cv2.resize(image, (961, 720), interpolation=cv2.INTER_AREA)[:720, :960]
+    out = resize_crop(image)
+    assert out.shape == (720, 960, 3)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_small_image_is_only_cropped_top_left(rng):
+    image = _random_image(rng, 101, 203)
+    out = resize_crop(image)
+    assert out.shape == (96, 200, 3)
+    np.testing.assert_array_equal(out, image[:96, :200])
+
+
+def test_cv2_resize_is_called_unconditionally(rng, monkeypatch):
+    calls = []
+    real_resize = cv2.resize
+
+    def spy(img, size, interpolation=None):
+        calls.append((img.shape[:2], size, interpolation))
+        return real_resize(img, size, interpolation=interpolation)
+
+    monkeypatch.setattr(inference.cv2, "resize", spy)
+    resize_crop(_random_image(rng, 64, 80))  # no size change: still one identity cv2.resize
+    assert calls == [((64, 80), (80, 64), cv2.INTER_AREA)]
+
+
+def test_pad_geometry_and_reflection(rng):
+    g = plan_geometry(101, 203, InferenceConfig(fit="pad"))
+    assert g.network == (104, 208) and g.output == (101, 203)
+    image = _random_image(rng, 101, 203)
+    padded = inference.fit_to_network(image, g)
+    np.testing.assert_array_equal(padded[:101, :203], image)
+    np.testing.assert_array_equal(padded[101:104, :203], image[99:96:-1])  # reflect, edge not repeated
+
+
+def test_too_small_and_bad_config_raise():
+    with pytest.raises(ValueError, match="too small"):
+        plan_geometry(7, 100)
+    for bad in (dict(fit="centre"), dict(rounding="floor"), dict(short_side=4), dict(gf_eps=0.0)):
+        with pytest.raises(ValueError):
+            inference.validate_config(InferenceConfig(**bad))
+
+
+# ---- value mapping ------------------------------------------------------------------------------
+
+def test_normalize_is_float32_divide_then_subtract():
+    x = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)
+    y = normalize(x)
+    assert y.dtype == np.float32
+    expected = x.astype(np.float32) / np.float32(127.5)
+    expected = expected - np.float32(1)
+    np.testing.assert_array_equal(y, expected)
+    assert y.min() == -1.0 and y.max() == 1.0 and y[0, 0, 0] == np.float32(-1)
+
+
+def test_denormalize_truncates_and_clips():
+    y = np.array([254.9 / 127.5 - 1, 254.0 / 127.5 - 1, 3.0, -3.0, 0.0], np.float32)
+    pre = (y + np.float32(1)) * np.float32(127.5)
+    assert 254.8 < pre[0] < 255.0
+    np.testing.assert_array_equal(denormalize(y), [254, 254, 255, 0, 127])     # 127.5 -> 127
+    np.testing.assert_array_equal(denormalize(y, "round"), [255, 254, 255, 0, 128])
+
+
+def test_denormalize_matches_numpy_formula(rng):
+    y = rng.normal(0, 0.7, (32, 32, 3)).astype(np.float32)
+    expected = np.clip((y + 1) * 127.5, 0, 255).astype(np.uint8)  # the original's post-process
+    np.testing.assert_array_equal(denormalize(y), expected)
+
+
+# ---- model API ------------------------------------------------------------------------------------
+
+def test_rgb_api_equals_bgr_path_exactly(cartoonizer, coffee_rgb):
+    rgb = coffee_rgb[:101, 150:283]
+    out = cartoonizer.cartoonize(rgb)
+    bgr_out = cartoonizer.cartoonize_bgr(np.ascontiguousarray(rgb[..., ::-1]))
+    assert out.shape == (96, 128, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, bgr_out[..., ::-1])
+    assert out.std() > 10  # a picture, not a constant
+
+
+def test_float_helper_and_postprocess_agree(cartoonizer, coffee_rgb):
+    bgr = np.ascontiguousarray(coffee_rgb[:64, :96, ::-1])
+    y = cartoonizer.cartoonize_float(bgr)
+    assert y.dtype == np.float32 and y.shape == (64, 96, 3)
+    np.testing.assert_array_equal(denormalize(y), cartoonizer.cartoonize_bgr(bgr))
+
+
+def test_pad_mode_returns_exact_input_size(cartoonizer, coffee_rgb):
+    pad = Cartoonizer(cartoonizer.generator, InferenceConfig(fit="pad"))
+    out = pad.cartoonize(coffee_rgb[:101, :99])
+    assert out.shape == (101, 99, 3)
+    # On a multiple-of-8 image no padding happens: pad and crop modes agree bit for bit.
+    np.testing.assert_array_equal(pad.cartoonize(coffee_rgb[:64, :72]), cartoonizer.cartoonize(coffee_rgb[:64, :72]))
+
+
+def test_grey_and_rgba_inputs(cartoonizer, coffee_rgb):
+    grey = coffee_rgb[:70, :90, 1]
+    np.testing.assert_array_equal(cartoonizer.cartoonize(grey), cartoonizer.cartoonize(np.dstack([grey] * 3)))
+    alpha = np.tile(np.arange(90, dtype=np.uint8), (70, 1))
+    out = cartoonizer.cartoonize(np.dstack([coffee_rgb[:70, :90], alpha]))
+    assert out.shape == (64, 88, 4)
+    np.testing.assert_array_equal(out[..., 3], alpha[:64, :88])
+    np.testing.assert_array_equal(out[..., :3], cartoonizer.cartoonize(coffee_rgb[:70, :90]))
+    with pytest.raises(TypeError):
+        cartoonizer.cartoonize(coffee_rgb.astype(np.float32))
+
+
+def test_one_trace_for_all_image_sizes(cartoonizer, coffee_rgb):
+    fresh = Cartoonizer(cartoonizer.generator)  # new tf.function, trace count starts at 0
+    for h, w in ((64, 64), (72, 120), (104, 48)):
+        assert fresh.cartoonize(coffee_rgb[:h, :w]).shape == (h, w, 3)
+    assert fresh.forward.experimental_get_tracing_count() == 1
+
+
+# ---- full pipeline vs an independent reference ---------------------------------------------------
+
+def _reference_network(generator, x):
+    """Spec §2.1 with raw tf.nn ops on the generator's variables (eager, no Keras layer calls)."""
+    def conv(h, layer, stride=1, act=True):
+        h = tf.nn.bias_add(tf.nn.conv2d(h, layer.kernel, stride, "SAME"), layer.bias)
+        return tf.nn.leaky_relu(h, alpha=0.2) if act else h
+
+    def up(h):  # legacy TF1 resize_bilinear (align_corners=False, half_pixel_centers=False)
+        return tf.raw_ops.ResizeBilinear(images=h, size=tf.shape(h)[1:3] * 2,
+                                         align_corners=False, half_pixel_centers=False)
+
+    layer = generator.get_layer
+    x0 = conv(x, layer("Conv"))
+    h = conv(x0, layer("Conv_1"), stride=2)
+    x1 = conv(h, layer("Conv_2"))
+    h = conv(conv(x1, layer("Conv_3"), stride=2), layer("Conv_4"))
+    for i in range(4):
+        block = layer(f"block_{i}")
+        h = conv(conv(h, block.conv1), block.conv2, act=False) + h
+    h = up(conv(h, layer("Conv_5"))) + x1
+    h = up(conv(conv(h, layer("Conv_6")), layer("Conv_7"))) + x0
+    return conv(conv(h, layer("Conv_8")), layer("Conv_9"), act=False).numpy()
+
+
+def _box_numpy(a, r):
+    """(H, W, C) zero-padded window sum of taps weighted by float32(1/(2r+1)^2) (spec §3.1)."""
+    k, (h, w) = 2 * r + 1, a.shape[:2]
+    padded = np.pad(a, ((r, r), (r, r), (0, 0)))
+    weight = np.float32(1.0 / (k * k))
+    out = np.zeros_like(a)
+    for dy in range(k):
+        for dx in range(k):
+            out += padded[dy:dy + h, dx:dx + w] * weight
+    return out
+
+
+def _guided_filter_numpy(x, y, r, eps):
+    n = _box_numpy(np.ones(x.shape[:2] + (1,), np.float32), r)
+    mean_x, mean_y = _box_numpy(x, r) / n, _box_numpy(y, r) / n
+    cov_xy = _box_numpy(x * y, r) / n - mean_x * mean_y
+    var_x = _box_numpy(x * x, r) / n - mean_x * mean_x
+    a = cov_xy / (var_x + np.float32(eps))
+    b = mean_y - a * mean_x
+    return _box_numpy(a, r) / n * x + _box_numpy(b, r) / n
+
+
+def test_full_pipeline_matches_independent_reference(cartoonizer, astronaut_rgb):
+    photo_bgr = np.ascontiguousarray(astronaut_rgb[:500, :509, ::-1])  # real photo, BGR like cv2.imread
+    out = cartoonizer.cartoonize_bgr(photo_bgr)
+
+    # Reference straight from spec §4: shorter side 500 <= 720 (identity INTER_AREA resize),
+    # top-left crop to 496 x 504, x/127.5 - 1, G, guided filter r=1 eps=5e-3, truncating uint8.
+    crop = cv2.resize(photo_bgr, (509, 500), interpolation=cv2.INTER_AREA)[:496, :504]
+    x = crop.astype(np.float32) / 127.5 - 1
+    g = _reference_network(cartoonizer.generator, tf.constant(x[None]))[0]
+    ref_float = _guided_filter_numpy(x, g, 1, 5e-3)
+    ref = np.clip((ref_float + 1) * 127.5, 0, 255).astype(np.uint8)
+
+    assert out.shape == ref.shape == (496, 504, 3)
+    diff = np.abs(out.astype(int) - ref.astype(int))
+    equal = float((diff == 0).mean())
+    print(f"pipeline vs reference: {equal:.6%} of uint8 values equal, max |diff| {diff.max()}, "
+          f"float max |diff| {np.abs(cartoonizer.cartoonize_float(photo_bgr) - ref_float).max():.2e}")
+    assert equal >= 0.9999
+    assert diff.max() <= 1
+    assert np.abs(cartoonizer.cartoonize_float(photo_bgr) - ref_float).max() < 1e-4
