@@ -253,41 +253,53 @@ class WhiteBoxGAN(keras.Model):
 
     def train_step(self, data):
         # Plan (train.py, one iteration):
-        # 1. draw the G-step colour-shift weights (w_b, w_g, w_r);
-        # 2. G forward: output = GF(photo, G(photo)); structure target = SLIC-mean(stop_gradient(output)),
-        #    a constant (this replaces the original's redundant inter_out pass, spec §11.22);
-        # 3. G losses (fake branches of both Ds, 1 SN update each when faithful), G update;
-        # 4. draw new colour-shift weights; fresh G forward with the *updated* G (no gradient);
-        # 5. D losses on real and fake (faithful: 2 SN updates per D), D update;
-        # 6. update the ten trackers with unscaled values.
+        # 1. G step (`generator_step`): draw colour-shift weights; output = GF(photo, G(photo));
+        #    structure target = SLIC-mean(stop_gradient(output)), a constant (it replaces the
+        #    original's redundant inter_out pass, spec §11.22); fake branches of both Ds (1 SN update
+        #    each when faithful); G update on g_loss_total;
+        # 2. D step (`discriminator_step`): draw *new* colour-shift weights; fresh G forward with
+        #    the *updated* G, no gradient; real and fake branches (faithful: 2 SN updates per D);
+        #    D update on d_loss_total;
+        # 3. update the ten trackers with the unscaled values.
         photo, cartoon = _split_pair(data)
-        replicas = float(_num_replicas())
-        every_call = self.config.sn_update == "every_call"
-
-        g_weights = sample_color_shift_weights(self.color_shift_seed)                      # 1
-        with tf.GradientTape() as g_tape:
-            output = self.generate(photo, training=True)                                   # 2
-            superpixel = self.structure_target(output)
-            fake_logits = self.discriminate(output, g_weights, update_u=every_call)       # 3
-            g_terms = self.generator_terms(photo, output, superpixel, *fake_logits)
-            g_loss = g_terms["g_loss_total"] / replicas   # Keras all-reduces gradients with SUM
-        g_vars = self.generator.trainable_weights
-        self.g_optimizer.apply(g_tape.gradient(g_loss, g_vars), g_vars)
-
-        d_weights = sample_color_shift_weights(self.color_shift_seed)                      # 4
-        output = tf.stop_gradient(self.generate(photo, training=True))
-        with tf.GradientTape() as d_tape:                                                  # 5
-            real_logits = self.discriminate(cartoon, d_weights, update_u=True)
-            fake_logits = self.discriminate(output, d_weights, update_u=every_call)
-            d_terms = self.discriminator_terms(real_logits, fake_logits)
-            d_loss = d_terms["d_loss_total"] / replicas
-        d_vars = self.discriminator_weights
-        self.d_optimizer.apply(d_tape.gradient(d_loss, d_vars), d_vars)
-
-        values = {**g_terms, **d_terms}                                                    # 6
-        for tracker in self.loss_trackers:
+        values = self.generator_step(photo, cartoon)                                      # 1
+        values.update(self.discriminator_step(photo, cartoon))                            # 2
+        for tracker in self.loss_trackers:                                                # 3
             tracker.update_state(values[tracker.name])
         return {tracker.name: tracker.result() for tracker in self.loss_trackers}
+
+    def generator_step(self, photo, cartoon):
+        """One G update (``g_optim`` run of train.py); returns the G-side terms, unscaled.
+
+        ``cartoon`` is unused (the G loss sees only fakes); it is accepted for symmetry.
+        """
+        del cartoon
+        every_call = self.config.sn_update == "every_call"
+        weights = sample_color_shift_weights(self.color_shift_seed)
+        with tf.GradientTape() as tape:
+            output = self.generate(photo, training=True)
+            superpixel = self.structure_target(output)
+            fake_logits = self.discriminate(output, weights, update_u=every_call)
+            terms = self.generator_terms(photo, output, superpixel, *fake_logits)
+            loss = terms["g_loss_total"] / float(_num_replicas())  # Keras all-reduces gradients with SUM
+        g_vars = self.generator.trainable_weights
+        self.g_optimizer.apply(tape.gradient(loss, g_vars), g_vars)
+        return terms
+
+    def discriminator_step(self, photo, cartoon):
+        """One D update (``d_optim`` run of train.py) on a fresh G forward; returns the D terms, unscaled."""
+        every_call = self.config.sn_update == "every_call"
+        weights = sample_color_shift_weights(self.color_shift_seed)
+        output = tf.stop_gradient(self.generate(photo, training=True))
+        with tf.GradientTape() as tape:
+            # the real branch always writes u; with 'once_per_d_step' it is the only write (§11.7)
+            real_logits = self.discriminate(cartoon, weights, update_u=True)
+            fake_logits = self.discriminate(output, weights, update_u=every_call)
+            terms = self.discriminator_terms(real_logits, fake_logits)
+            loss = terms["d_loss_total"] / float(_num_replicas())
+        d_vars = self.discriminator_weights
+        self.d_optimizer.apply(tape.gradient(loss, d_vars), d_vars)
+        return terms
 
     # --- TF1 weight names ----------------------------------------------------------------------
 
