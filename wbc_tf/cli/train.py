@@ -1,0 +1,117 @@
+"""``wbc-train`` / ``python train.py``: pre-train, then adversarially train White-box Cartoonization.
+
+Every `wbc_tf.config.TrainConfig` field is a flag (``--batch-size``, ``--train-steps``, …) with the
+dataclass default, and every `wbc_tf.trainer.RunOptions` field too (``--data``, ``--output-dir``,
+…); ``--dry-run`` is the only extra. Run it as::
+
+    python train.py --data dataset                           # phase 1 + 2, run folder runs/
+    python train.py --data dataset --output-dir runs/exp1    # same command again resumes
+    python train.py --data dataset --init-weights            # fine-tune the released model
+    python train.py --data dataset --dry-run                 # print config + data summary only
+    tensorboard --logdir runs/exp1/logs
+"""
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TF's C++ INFO lines out of the progress bar
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+
+from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args  # noqa: E402
+from wbc_tf.config import TrainConfig  # noqa: E402
+
+EPILOG = """\
+examples:
+  # the original schedule: 50k pre-training steps, then 100k adversarial steps
+  wbc-train --data dataset --output-dir runs/exp1
+
+  # killed or interrupted? the same command resumes from the latest checkpoint
+  wbc-train --data dataset --output-dir runs/exp1
+
+  # offline machine: give the VGG19 weights explicitly
+  wbc-train --data dataset --vgg-weights ~/vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5
+
+  # fine-tune the released generator (skips pre-training)
+  wbc-train --data dataset --output-dir runs/finetune --init-weights --train-steps 10000
+
+  # all GPUs of this machine; --batch-size is the global batch
+  wbc-train --data dataset --strategy mirrored --batch-size 32
+
+  # check the data and the resolved config without writing anything
+  wbc-train --data dataset --dry-run
+
+  # watch it, then cartoonize with the result
+  tensorboard --logdir runs/exp1/logs
+  wbc-cartoonize --weights runs/exp1/generator.weights.h5 photos/ out/
+
+dataset layout: DIR/photo_face, DIR/photo_scenery, DIR/cartoon_face, DIR/cartoon_scenery (faces on
+every --face-every'th step), or DIR/photo + DIR/cartoon; images 256x256 (larger: random crop).
+"""
+
+
+def build_parser():
+    """The ``wbc-train`` parser, its flags derived from `TrainConfig` and `RunOptions`."""
+    from wbc_tf.trainer import RELEASE, RunOptions
+    parser = argparse.ArgumentParser(
+        prog="wbc-train", description=__doc__.split("\n\n")[0],
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_dataclass_arguments(parser, RunOptions, title="run", overrides={
+        "data": {"required": True, "metavar": "DIR"},
+        "output_dir": {"metavar": "DIR"},
+        "vgg_weights": {"metavar": "imagenet|PATH|random"},
+        "init_weights": {"nargs": "?", "const": RELEASE, "metavar": "PATH"},
+    })
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the resolved config, the data summary and the plan; write nothing")
+    from wbc_tf.gan import OUTPUT_ACTIVATIONS, SN_UPDATES
+    add_dataclass_arguments(parser, TrainConfig, title="training configuration (TrainConfig; "
+                                                       "defaults are the original code's)", overrides={
+        "superpixel_colouring": {"choices": ["mean", "adaptive"]},
+        "sn_update": {"choices": list(SN_UPDATES)},
+        "output_activation": {"choices": list(OUTPUT_ACTIVATIONS)},
+    })
+    return parser
+
+
+def _configure_logging():
+    logger = logging.getLogger("wbc_tf")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+
+
+def main(argv=None):
+    """Parse ``argv``, then train (or, with ``--dry-run``, report). Returns the exit status."""
+    args = build_parser().parse_args(argv)
+    from wbc_tf.data import DataError
+    from wbc_tf.trainer import CheckpointError, RunOptions, Trainer
+    from wbc_tf.weights import WeightConversionError
+
+    _configure_logging()
+    config = dataclass_from_args(TrainConfig, args)
+    options = dataclass_from_args(RunOptions, args)
+    trainer = Trainer(config, options)
+    try:
+        if args.dry_run:
+            print(trainer.describe())
+            return 0
+        trainer.prepare()
+        phase, step = trainer.run()
+    except (DataError, CheckpointError, WeightConversionError, ValueError) as e:
+        print(f"wbc-train: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wbc-train: interrupted; run the same command again to resume from the last checkpoint",
+              file=sys.stderr)
+        return 130
+    print(f"done: {('pre-training', 'adversarial training')[phase]} at step {step}; run folder {options.output_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
