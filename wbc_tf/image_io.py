@@ -99,17 +99,21 @@ def _to_uint8(channel):
     return np.clip(channel.astype(np.float64) * 255.0, 0, 255).astype(np.uint8)
 
 
-def _decode_alpha(data, colour_hw):
-    """The alpha channel of ``data`` as uint8 (H, W) aligned with the decoded colour, or None."""
-    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)  # no EXIF rotation in this mode
+def _decode_alpha(data, bgr):
+    """The alpha channel of ``data`` as uint8 (H, W), aligned with the decoded ``bgr``, or None.
+
+    ``IMREAD_UNCHANGED`` (the only mode that keeps alpha) does not apply the EXIF orientation
+    that ``IMREAD_COLOR`` applies, so the EXIF orientation is applied here, after checking that
+    it turns the unrotated colour channels into exactly the ``bgr`` OpenCV returned.
+    """
+    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if raw is None or raw.ndim != 3 or raw.shape[2] != 4:
         return None
-    alpha = _to_uint8(raw[..., 3])
-    if alpha.shape != tuple(colour_hw):
-        alpha = apply_orientation(alpha, exif_orientation(data.tobytes()))
-    if alpha.shape != tuple(colour_hw):
-        raise ImageReadError(f"alpha channel {alpha.shape} does not match the image {tuple(colour_hw)}")
-    return alpha
+    colour, alpha = _to_uint8(raw[..., :3]), _to_uint8(raw[..., 3])
+    for orientation in dict.fromkeys((exif_orientation(data.tobytes()), 1)):
+        if np.array_equal(apply_orientation(colour, orientation), bgr):
+            return apply_orientation(alpha, orientation)
+    raise ImageReadError("cannot align the alpha channel with the (EXIF-rotated) colour image")
 
 
 def decode_image(data, keep_alpha=False, min_side=MIN_SIDE):
@@ -138,7 +142,7 @@ def decode_image(data, keep_alpha=False, min_side=MIN_SIDE):
     h, w = bgr.shape[:2]
     if min(h, w) < min_side:
         raise ImageReadError(f"too small: {w}x{h} px (each side must be at least {min_side} px)")
-    alpha = _decode_alpha(data, (h, w)) if keep_alpha else None
+    alpha = _decode_alpha(data, bgr) if keep_alpha else None
     return bgr, alpha
 
 

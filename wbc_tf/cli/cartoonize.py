@@ -138,8 +138,9 @@ def plan_jobs(inputs, output_dir, ext, recursive=False, overwrite=False):
             pairs.append((item, os.path.splitext(os.path.basename(item))[0]))
         else:
             plan.failures.append((item, "no such file or folder"))
+    all_sources = {os.path.normcase(os.path.realpath(source)) for source, _ in pairs}
     for source, stem in pairs:
-        real = os.path.realpath(source)
+        real = os.path.normcase(os.path.realpath(source))
         if real in seen_sources:  # the same file named twice (e.g. a file and its folder)
             continue
         seen_sources.add(real)
@@ -147,6 +148,8 @@ def plan_jobs(inputs, output_dir, ext, recursive=False, overwrite=False):
         key = os.path.normcase(os.path.realpath(target))
         if key == real:
             plan.failures.append((source, f"output {target} would overwrite the input itself"))
+        elif key in all_sources:
+            plan.failures.append((source, f"output {target} would overwrite another input file"))
         elif key in owner_of:
             plan.failures.append((source, f"output name {target} is already used by {owner_of[key]}"))
         elif os.path.exists(target) and not overwrite:
