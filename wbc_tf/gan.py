@@ -32,7 +32,7 @@ from wbc_tf.generator import build_generator
 from wbc_tf.guided_filter import guided_filter
 from wbc_tf.representations import (color_shift, sample_color_shift_weights, structure_representation,
                                     surface_representation)
-from wbc_tf.vgg import build_vgg
+from wbc_tf.vgg import build_vgg, load_vgg_weights
 from wbc_tf.weights import WeightConversionError, generator_name_table
 
 # The ten scalars the original writes to its summary every iteration (train.py), in its order.
@@ -300,6 +300,11 @@ class WhiteBoxGAN(keras.Model):
         d_vars = self.discriminator_weights
         self.d_optimizer.apply(tape.gradient(loss, d_vars), d_vars)
         return terms
+
+    def load_vgg_weights(self, weights):
+        """Load VGG weights ("imagenet", .h5 / ``vgg19_no_fc.npy`` path, or dict); see `wbc_tf.vgg`."""
+        load_vgg_weights(self.vgg, weights)
+        return self
 
     # --- TF1 weight names ----------------------------------------------------------------------
 

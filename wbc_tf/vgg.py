@@ -122,6 +122,14 @@ def vgg_weights_dict(weights):
     return _keras_imagenet_weights(path)
 
 
+def _kernel_and_bias(value):
+    """``[kernel, bias]`` (the npy layout) or a ``{weights|kernel, biases|bias}`` mapping."""
+    if isinstance(value, dict):
+        return (value["weights"] if "weights" in value else value["kernel"],
+                value["biases"] if "biases" in value else value["bias"])
+    return value[0], value[1]
+
+
 def load_vgg_weights(model, weights):
     """Assign VGG weights to a `build_vgg` model, strictly for conv1_1 … conv4_4.
 
@@ -135,7 +143,7 @@ def load_vgg_weights(model, weights):
         if name not in tensors:
             problems.append(f"missing: {name}")
             continue
-        kernel, bias = (np.asarray(t, dtype=np.float32) for t in tensors[name][:2])
+        kernel, bias = (np.asarray(t, dtype=np.float32) for t in _kernel_and_bias(tensors[name]))
         if kernel.shape != tuple(layer.kernel.shape) or bias.shape != tuple(layer.bias.shape):
             problems.append(f"shape mismatch {name}: {kernel.shape}/{bias.shape} vs "
                             f"{tuple(layer.kernel.shape)}/{tuple(layer.bias.shape)}")
