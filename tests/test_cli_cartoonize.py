@@ -247,3 +247,27 @@ def test_convert_round_trip(tmp_path, capsys):
     a, c = read_npz(tmp_path / "a.npz"), read_npz(tmp_path / "c.npz")
     assert len(a) == 36 and all(np.array_equal(a[k], c[k]) for k in a)
     assert convert_main([str(tmp_path / "nope"), str(tmp_path / "d.npz")]) == 1
+
+
+def test_video_frame_by_frame(tmp_path, capsys, cartoonizer, coffee_rgb):
+    src = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(src), cv2.VideoWriter_fourcc(*"MJPG"), 12, (72, 52))
+    for i in range(4):
+        writer.write(np.ascontiguousarray(coffee_rgb[10 * i:10 * i + 52, 200:272, ::-1]))
+    writer.release()
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    code, err = _run(capsys, src, tmp_path / "broken.mp4", "-o", tmp_path / "out")
+    assert code == 1
+    assert len([line for line in err.splitlines() if "broken.mp4" in line]) == 1
+    capture = cv2.VideoCapture(str(tmp_path / "out" / "clip.mp4"))
+    assert capture.get(cv2.CAP_PROP_FPS) == 12
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    assert len(frames) == 4 and frames[0].shape == (48, 72, 3)  # 52 -> 48: crop to multiples of 8
+    first = cv2.VideoCapture(str(src)).read()[1]
+    mse = np.mean((frames[0].astype(float) - cartoonizer.cartoonize_bgr(first)) ** 2)
+    assert 10 * np.log10(255 ** 2 / mse) > 25  # lossy mp4v, but the same picture

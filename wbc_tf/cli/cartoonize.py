@@ -6,7 +6,8 @@ Each input is read with ``cv2.imread`` semantics, run through `wbc_tf.inference.
 folder). A bad file (empty, truncated, not an image, smaller than 8 px) costs one line on stderr;
 the rest is still processed, and the exit status is 1 at the end. Reading/pre-processing of the
 next image and encoding/writing of the previous result run in a small thread pool while the
-network runs on the current one.
+network runs on the current one. Videos (``.mp4 .avi .mov .mkv``) are cartoonized frame by frame
+into ``OUTPUT_DIR/<stem>.mp4`` (`wbc_tf.video`).
 """
 
 import argparse
@@ -35,6 +36,8 @@ examples:
   wbc-cartoonize photos/ -o out/ --max-size 1024 --rounding round
   wbc-cartoonize logo.png -o out/ --keep-alpha
   wbc-cartoonize photos/ -o out/ --weights train_cartoon/saved_models   (or .npz / .weights.h5)
+  wbc-cartoonize clip.mov -o out/
+      videos (.mp4 .avi .mov .mkv) are converted frame by frame to out/clip.mp4 (mp4v, no audio)
   python -m wbc_tf photo.jpg -o cartoons/
 
 Folders: every non-hidden file is tried (like the original script); with --recursive,
@@ -61,13 +64,13 @@ def build_parser():
         prog=PROG, description="Cartoonize photos with White-box Cartoonization (Wang & Yu, CVPR 2020).",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", metavar="INPUT",
-                        help="image files and/or folders (folders: every non-hidden file inside)")
+                        help="image or video files and/or folders (folders: every non-hidden file inside)")
     parser.add_argument("-o", "--output-dir", required=True, metavar="OUTPUT_DIR",
                         help="where results go, as OUTPUT_DIR/<input stem>.<format>; created if missing")
     parser.add_argument("-r", "--recursive", action="store_true",
                         help="also walk sub-folders of folder inputs, keeping their relative paths")
     parser.add_argument("--format", choices=FORMATS, default="png",
-                        help="output format (default: %(default)s)")
+                        help="output image format (default: %(default)s); videos are always written as .mp4")
     parser.add_argument("--jpg-quality", type=int, default=95, metavar="Q",
                         help="JPEG quality 0-100 for --format jpg (default: %(default)s, OpenCV's default)")
     parser.add_argument("--weights", metavar="PATH", default=None,
@@ -95,6 +98,7 @@ class Job:
 
     source: str
     target: str
+    video: bool = False
 
 
 @dataclasses.dataclass
@@ -126,6 +130,7 @@ def plan_jobs(inputs, output_dir, ext, recursive=False, overwrite=False):
         recursive: walk sub-folders of folder inputs.
         overwrite: if False, inputs whose output exists are skipped.
     """
+    from wbc_tf.video import is_video
     plan = Plan()
     out_real = os.path.realpath(output_dir)
     seen_sources, owner_of = set(), {}
@@ -144,7 +149,8 @@ def plan_jobs(inputs, output_dir, ext, recursive=False, overwrite=False):
         if real in seen_sources:  # the same file named twice (e.g. a file and its folder)
             continue
         seen_sources.add(real)
-        target = os.path.join(output_dir, stem + ext)
+        video = is_video(source)
+        target = os.path.join(output_dir, stem + (".mp4" if video else ext))
         key = os.path.normcase(os.path.realpath(target))
         if key == real:
             plan.failures.append((source, f"output {target} would overwrite the input itself"))
@@ -157,7 +163,7 @@ def plan_jobs(inputs, output_dir, ext, recursive=False, overwrite=False):
             plan.skips.append((source, f"{target} exists (use --overwrite to replace it)"))
         else:
             owner_of[key] = source
-            plan.jobs.append(Job(source, target))
+            plan.jobs.append(Job(source, target, video))
     return plan
 
 
@@ -204,13 +210,34 @@ def _save(job, cartoonizer, y, geometry, alpha, jpg_quality):
     write_image(job.target, bgr, alpha, jpg_quality)
 
 
+def run_videos(jobs, cartoonizer, reporter, bar):
+    """Video jobs, one after the other (frames are pipelined inside `cartoonize_video`)."""
+    from wbc_tf.image_io import ImageReadError
+    from wbc_tf.video import cartoonize_video
+    for job in jobs:
+        def on_frame(i, total, job=job):
+            bar.set_postfix_str(f"{os.path.basename(job.source)} frame {i}/{total or '?'}")
+        try:
+            os.makedirs(os.path.dirname(job.target) or ".", exist_ok=True)
+            cartoonize_video(job.source, job.target, cartoonizer, on_frame)
+            reporter.written += 1
+        except ImageReadError as e:
+            reporter.fail(job.source, str(e))
+        except Exception as e:  # writer/codec problems: report, go on
+            reporter.fail(job.source, f"{type(e).__name__}: {e}")
+        bar.set_postfix_str("")
+        bar.update(1)
+
+
 def run_jobs(jobs, cartoonizer, reporter, keep_alpha=False, jpg_quality=95, progress=True):
     """Process ``jobs``; problems go to ``reporter`` and never stop the loop."""
     from tqdm import tqdm
 
     from wbc_tf.image_io import ImageReadError
-    bar = tqdm(total=len(jobs), unit="img", file=sys.stderr, disable=None if progress else True,
+    bar = tqdm(total=len(jobs), unit="file", file=sys.stderr, disable=None if progress else True,
                dynamic_ncols=True)
+    run_videos([j for j in jobs if j.video], cartoonizer, reporter, bar)
+    jobs = [j for j in jobs if not j.video]
     with concurrent.futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="wbc-io") as pool:
         pending = iter(jobs)
         reads = collections.deque()
