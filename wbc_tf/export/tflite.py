@@ -46,10 +46,15 @@ def tflite_filename(variant, size=None):
 
 
 def float_function(generator, size=None, radius=GF_RADIUS, eps=GF_EPS):
-    """Concrete function ``image`` (1, H, W, 3) float RGB 0..255 → ``{'cartoon': same shape}``.
+    """The float model as a concrete function plus the `tf.Module` that owns its variables.
+
+    ``image`` (1, H, W, 3) float RGB 0..255 → ``{'cartoon': same shape}``.
 
     Args:
         size: (H, W) for a static shape; None for dynamic H, W.
+
+    Returns:
+        ``(concrete_fn, module)``; pass both to `_converter`.
     """
     graph = CartoonGraph(generator, radius, eps, barrier=False)
     h, w = size if size else (None, None)
@@ -58,13 +63,18 @@ def float_function(generator, size=None, radius=GF_RADIUS, eps=GF_EPS):
     def cartoonize(image):
         return {OUTPUT_NAME: graph.float_rgb(image)}
 
-    return cartoonize.get_concrete_function()
+    concrete_fn = cartoonize.get_concrete_function()
+    # The converter must see the raw tf.Variables: given the Keras model as the trackable object,
+    # TF 2.21 keeps the weights as VAR_HANDLE/READ_VARIABLE ops and writes a 33 kB file with no
+    # weights; given nothing, it takes a deprecated path that drops the signature.
+    module = tf.Module()
+    module.cartoonize = cartoonize
+    module.weights = list(concrete_fn.variables)
+    return concrete_fn, module
 
 
-def _converter(concrete_fn):
-    # No trackable object: the converter then freezes the variables into constants. With one,
-    # TF 2.21 keeps them as VAR_HANDLE/READ_VARIABLE ops and the file holds no weights.
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn])
+def _converter(concrete_fn, module=None):
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = False
     return converter
@@ -82,16 +92,16 @@ def _convert(converter):
         raise
 
 
-def _int8(concrete_fn, calibration, generator_name):
+def _int8(concrete_fn, module, calibration, generator_name):
     """Calibrated int8 generator, float guided filter and pre/post-processing."""
-    float_model = _convert(_converter(concrete_fn))
+    float_model = _convert(_converter(concrete_fn, module))
     keep_float = [name for name in output_tensor_names(float_model) if generator_name not in name]
 
     def representative():
         for batch in calibration:
             yield [batch]
 
-    converter = _converter(concrete_fn)
+    converter = _converter(concrete_fn, module)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float)
@@ -121,13 +131,13 @@ def convert(generator, variant="fp32", size=None, calibration=None, radius=GF_RA
     """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
-    concrete_fn = float_function(generator, size, radius, eps)
+    concrete_fn, module = float_function(generator, size, radius, eps)
     if variant == "int8":
         if not calibration:
             raise ValueError("the int8 variant needs calibration images")
-        model = _int8(concrete_fn, calibration, generator.name)
+        model = _int8(concrete_fn, module, calibration, generator.name)
     else:
-        converter = _converter(concrete_fn)
+        converter = _converter(concrete_fn, module)
         if variant in ("fp16", "dynamic_range"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if variant == "fp16":

@@ -1,0 +1,342 @@
+"""Deployment artefacts (issue #5): SavedModel, TFLite, ONNX, each checked against the Keras model.
+
+Unmarked (CI): the SavedModel (both signatures, reloaded in a fresh process and through the
+session loader TF Serving uses, equal to Keras exactly), the dynamic fp32 TFLite file (max |Δ| ≤ 1,
+≥ 99.9 % equal after truncation, builtin ops only), the Flex-op guard and the CLI.
+Slow (--run-slow): fp16 / dynamic-range / int8, fixed-size files, ONNX, the full default export.
+
+Sizes are small real-photo crops (64x96 and 96x64) so the unmarked part stays well under 150 s on
+two cores; every artefact is exported once per module.
+"""
+
+import io
+import os
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from tests import reference as independent
+from wbc_tf.cli import export as cli
+from wbc_tf.export import checks, metrics, photos
+from wbc_tf.export import saved_model as sm
+from wbc_tf.export import tflite as tfl
+from wbc_tf.export.config import ExportConfig, parse_size
+from wbc_tf.export.exporter import load_generator
+from wbc_tf.export.reference import KerasReference
+from wbc_tf.weights import pretrained_checkpoint_dir, read_tf1_checkpoint
+
+
+# ---- fixtures ---------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def generator():
+    """The generator with the bundled release weights."""
+    return load_generator()
+
+
+@pytest.fixture(scope="module")
+def reference(generator):
+    return checks.CachedReference(KerasReference(generator))
+
+
+@pytest.fixture(scope="module")
+def small_photos():
+    """Real-photo crops, non-square both ways, H and W multiples of 8."""
+    return {
+        "coffee 64x96": photos.load_photo("coffee")[120:184, 200:296],
+        "astronaut 96x64": photos.load_photo("astronaut")[40:136, 200:264],
+    }
+
+
+@pytest.fixture(scope="module")
+def saved_model_dir(generator, tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "saved_model"
+    sm.export_saved_model(generator, path)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def loaded(saved_model_dir):
+    """The SavedModel loaded in this process (for format / shape tests; exactness uses a fresh one)."""
+    return tf.saved_model.load(saved_model_dir)
+
+
+@pytest.fixture(scope="module")
+def fp32_model(generator):
+    return tfl.convert(generator, "fp32")
+
+
+def _encode(image_rgb, fmt, **kwargs):
+    buf = io.BytesIO()
+    Image.fromarray(image_rgb).save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
+def _decode(png):
+    return np.array(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+# ---- reference --------------------------------------------------------------------------------
+
+def test_keras_reference_reproduces_independent_original_pipeline(generator, small_photos):
+    """KerasReference vs a from-the-spec forward pass (raw tf.nn convs, NumPy resize and float64
+    guided filter, TF1 checkpoint tensors): the held-out criterion, >= 99.9 % equal, max |Δ| <= 2."""
+    tensors = read_tf1_checkpoint(pretrained_checkpoint_dir())
+    ref = KerasReference(generator)
+    for image in small_photos.values():
+        x = image[None, :, :, ::-1].astype(np.float32) / 127.5 - 1
+        y = independent.guided_filter_np(x, independent.generator_forward(tensors, x), 1, 5e-3)
+        original = np.clip((y + 1) * 127.5, 0, 255).astype(np.float32)[0, :, :, ::-1]
+        ours = ref.float_rgb(image)
+        assert metrics.max_abs_diff(metrics.truncate(ours), metrics.truncate(original)) <= 2
+        assert metrics.equal_fraction(ours, original) >= 0.999
+
+
+def test_reference_pads_sizes_that_are_not_multiples_of_8(reference, small_photos):
+    image = small_photos["coffee 64x96"][:61, :91]
+    out = reference.float_rgb("odd", image)
+    assert out.shape == image.shape and out.dtype == np.float32
+    assert 0 <= out.min() and out.max() <= 255
+
+
+# ---- SavedModel -------------------------------------------------------------------------------
+
+def test_saved_model_signatures(loaded):
+    assert set(loaded.signatures) == {sm.BYTES_SIGNATURE, sm.UINT8_SIGNATURE}
+    fn = loaded.signatures[sm.BYTES_SIGNATURE]
+    (spec,) = fn.structured_input_signature[1].values()
+    assert list(fn.structured_input_signature[1]) == [sm.BYTES_INPUT]
+    assert spec.dtype == tf.string and spec.shape.as_list() == [None]
+    assert fn.structured_outputs[sm.BYTES_OUTPUT].dtype == tf.string
+    fn = loaded.signatures[sm.UINT8_SIGNATURE]
+    (spec,) = fn.structured_input_signature[1].values()
+    assert list(fn.structured_input_signature[1]) == [sm.UINT8_INPUT]
+    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, None, None, 3]
+    assert fn.structured_outputs[sm.UINT8_OUTPUT].dtype == tf.uint8
+
+
+def test_saved_model_has_no_assert_or_pyfunc(saved_model_dir):
+    ops = set(sm.saved_model_ops(saved_model_dir))
+    assert not ops & sm.FORBIDDEN_OPS
+    assert {"DecodeImage", "EncodePng", "MirrorPad"} <= ops  # bytes path and reflect padding in-graph
+    # Weights stored once (ExportArchive would store 11.7 MB).
+    assert sm.directory_size(saved_model_dir) < 7e6
+
+
+def test_saved_model_equals_keras_exactly_in_fresh_process(saved_model_dir, small_photos, reference):
+    """Both signatures, reloaded in a new process (PNG in/out for serving_default), plus the TF1
+    session loader of TF Serving (saved_model_cli run): identical uint8 output, including a
+    size that is not a multiple of 8."""
+    results = checks.check_saved_model(saved_model_dir, small_photos, reference)
+    assert len(results) == 3
+    for result in results:
+        assert result.passed, (result.artefact, result.check, result.measured)
+        assert len(result.per_image) >= 1
+        assert all(m["equal"] == 1.0 for m in result.per_image.values())
+    odd = [name for name in results[0].per_image if name.endswith("]")]
+    assert odd, "a non-multiple-of-8 size must be in the check"
+
+
+@pytest.mark.parametrize("fmt, kwargs", [("JPEG", {"quality": 90}), ("BMP", {}), ("GIF", {}),
+                                         ("PNG", {})])
+def test_bytes_signature_decodes_like_cv2_imread(loaded, reference, small_photos, fmt, kwargs):
+    """Every format TF Serving clients send: output PNG of the same size, equal to Keras on the
+    image as cv2.imread decodes it."""
+    image = small_photos["astronaut 96x64"]
+    data = _encode(image, fmt, **kwargs)
+    out = loaded.signatures[sm.BYTES_SIGNATURE](images_bytes=tf.constant([data]))[sm.BYTES_OUTPUT]
+    cartoon = _decode(out.numpy()[0])
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    assert cartoon.shape == image.shape
+    expected = reference.uint8_rgb(f"{fmt} decoded", np.ascontiguousarray(decoded))
+    assert metrics.equal_fraction(cartoon, expected) >= 0.999
+
+
+def test_bytes_signature_batch_of_mixed_sizes_grey_and_alpha(loaded, small_photos, reference):
+    a = small_photos["coffee 64x96"]
+    b = small_photos["astronaut 96x64"][:50, :43]                        # odd size: padded inside
+    grey = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
+    rgba = np.dstack([b, np.full(b.shape[:2], 7, np.uint8)])              # alpha dropped like cv2
+    batch = [_encode(a, "PNG"), _encode(b, "PNG"), _encode(grey, "PNG"), _encode(rgba, "PNG")]
+    out = loaded.signatures[sm.BYTES_SIGNATURE](images_bytes=tf.constant(batch))[sm.BYTES_OUTPUT]
+    cartoons = [_decode(png) for png in out.numpy()]
+    np.testing.assert_array_equal(cartoons[0], reference.uint8_rgb("a", a))
+    np.testing.assert_array_equal(cartoons[1], reference.uint8_rgb("b", b))
+    np.testing.assert_array_equal(cartoons[2], reference.uint8_rgb("grey", np.dstack([grey] * 3)))
+    np.testing.assert_array_equal(cartoons[3], reference.uint8_rgb("b", b))
+
+
+@pytest.mark.parametrize("hw", [(8, 8), (9, 15), (13, 21)])
+def test_uint8_signature_any_size_from_8(loaded, reference, small_photos, hw):
+    image = np.ascontiguousarray(small_photos["coffee 64x96"][: hw[0], : hw[1]])
+    out = loaded.signatures[sm.UINT8_SIGNATURE](images=tf.constant(np.stack([image, image])))
+    out = out[sm.UINT8_OUTPUT].numpy()
+    assert out.shape == (2,) + image.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out[0], reference.uint8_rgb(f"{hw}", image))
+    np.testing.assert_array_equal(out[1], out[0])
+
+
+def test_uint8_signature_too_small_fails_cleanly(loaded):
+    """Reflect padding of 4 rows needs more than 4 rows: a plain op error (no Assert op needed).
+    (5..7 happen to work too, since their padding is smaller than the size; >= 8 is the contract.)"""
+    with pytest.raises(tf.errors.InvalidArgumentError):
+        loaded.signatures[sm.UINT8_SIGNATURE](images=tf.zeros([1, 4, 20, 3], tf.uint8))
+
+
+# ---- TFLite fp32 (CI) -------------------------------------------------------------------------
+
+def test_fp32_tflite_signature_is_dynamic_rgb_float(fp32_model):
+    runner = tfl.TFLiteRunner(fp32_model)
+    inp = runner.interpreter.get_input_details()[0]
+    out = runner.interpreter.get_output_details()[0]
+    assert list(inp["shape_signature"]) == [1, -1, -1, 3] and inp["dtype"] == np.float32
+    assert out["dtype"] == np.float32
+    assert runner.interpreter.get_signature_list() == {
+        "serving_default": {"inputs": [tfl.INPUT_NAME], "outputs": [tfl.OUTPUT_NAME]}}
+
+
+def test_fp32_tflite_matches_keras(fp32_model, small_photos, reference, tmp_path):
+    path = tmp_path / "wbc_fp32.tflite"
+    path.write_bytes(fp32_model)
+    result = checks.check_tflite(str(path), "fp32", small_photos, reference)
+    assert result.passed, result.measured
+    for m in result.per_image.values():
+        assert m["max_abs"] <= 1.0
+        assert m["equal"] >= 0.999           # after the truncating cast: the held-out criterion
+    # Output is the clipped float before truncation, in 0..255.
+    out = tfl.TFLiteRunner(fp32_model)(small_photos["coffee 64x96"])
+    assert out.dtype == np.float32 and 0 <= out.min() and out.max() <= 255
+    assert not np.all(out == np.floor(out))
+
+
+def test_fp32_tflite_builtin_ops_only(fp32_model):
+    ops = tfl.op_counts(fp32_model)
+    assert tfl.non_builtin_ops(fp32_model) == []
+    assert not any(name.startswith("CUSTOM") for name in ops)
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "RESIZE_BILINEAR", "LEAKY_RELU"} <= set(ops)
+    assert ops["CONV_2D"] == 18 and ops["RESIZE_BILINEAR"] == 2
+    gpu, detail = tfl.gpu_compatibility(fp32_model)
+    assert gpu in (True, None), detail
+
+
+def test_builtin_only_conversion_fails_loudly_on_flex_ops():
+    """An op outside the builtins (MatrixDeterminant) must fail conversion, not become Flex."""
+    @tf.function(input_signature=[tf.TensorSpec([1, 4, 4], tf.float32)])
+    def det(x):
+        return tf.linalg.det(x) + 1.0
+
+    converter = tfl._converter(det.get_concrete_function(), tf.Module())
+    with pytest.raises(tfl.NonBuiltinOpError):
+        tfl._convert(converter)
+
+    # And a model that does contain a Flex op (converted with SELECT_TF_OPS) is detected.
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([det.get_concrete_function()])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    flex_model = converter.convert()
+    assert any(op.startswith("Flex") for op in tfl.non_builtin_ops(flex_model))
+    with pytest.raises(tfl.NonBuiltinOpError, match="Flex"):
+        tfl.assert_builtin_only(flex_model)
+
+
+# ---- config and CLI ---------------------------------------------------------------------------
+
+def test_parse_size_and_config_validation():
+    assert parse_size("512") == (512, 512)
+    assert parse_size("720x1280") == (720, 1280)
+    assert parse_size("0") is None and parse_size("none") is None
+    for bad in ("500", "8x12", "abc", "4"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+    with pytest.raises(ValueError):
+        ExportConfig(formats=("tflite", "coreml"))
+    with pytest.raises(ValueError):
+        ExportConfig(variants=("fp8",))
+    assert tfl.tflite_filename("fp16", (512, 512)) == "wbc_fp16_512x512.tflite"
+    assert tfl.tflite_filename("int8") == "wbc_int8.tflite"
+
+
+def test_cli_bad_usage_exits_2(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--output-dir", "x", "--fixed-size", "500"])
+    assert info.value.code == 2
+
+
+def test_cli_prints_table_and_exits_nonzero_on_failed_check(tmp_path, monkeypatch, capsys):
+    """One CLI run (fp32 TFLite only, one check photo) with an impossible bound: the table is
+    printed, the report written, and the exit status is 1."""
+    monkeypatch.setattr(photos, "CHECK_PHOTOS", ("coffee",))
+    monkeypatch.setitem(checks.TFLITE_CRITERIA, "fp32", ("max_abs", -1.0))
+    status = cli.main(["--output-dir", str(tmp_path), "--formats", "tflite", "--variants", "fp32",
+                       "--fixed-size", "0", "--quiet"])
+    out = capsys.readouterr()
+    assert status == 1
+    assert "wbc_fp32.tflite" in out.out and "FAIL" in out.out and "CONV_2D" in out.out
+    assert "FAILED" in out.err
+    assert (tmp_path / "wbc_fp32.tflite").stat().st_size > 5e6
+    assert (tmp_path / cli.REPORT_FILE).exists()
+
+
+# ---- slow: other variants, fixed size, ONNX, full export -----------------------------------------
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["fp16", "dynamic_range", "int8"])
+def test_quantized_variants_against_keras(generator, small_photos, reference, tmp_path, variant):
+    calibration = photos.calibration_images() if variant == "int8" else None
+    model = tfl.convert(generator, variant, calibration=calibration)
+    path = tmp_path / tfl.tflite_filename(variant)
+    path.write_bytes(model)
+    result = checks.check_tflite(str(path), variant, small_photos, reference)
+    assert result.passed, result.measured
+    assert tfl.non_builtin_ops(model) == []
+    assert len(model) < 3.1e6                                # fp16 ≈ 3.0 MB, int8 weights ≈ 1.5 MB
+    if variant == "int8":                                     # int8 generator, float guided filter
+        ops = tfl.op_counts(model)
+        assert ops.get("QUANTIZE") == 1 and ops.get("DEQUANTIZE") == 1
+
+
+@pytest.mark.slow
+def test_fixed_size_fp32_has_static_shape_and_no_shape_ops(generator, reference, tmp_path):
+    size = (64, 96)
+    model = tfl.convert(generator, "fp32", size)
+    runner = tfl.TFLiteRunner(model)
+    assert list(runner.interpreter.get_input_details()[0]["shape_signature"]) == [1, 64, 96, 3]
+    ops = tfl.op_counts(model)
+    assert not {"SHAPE", "FILL", "PACK"} & set(ops)          # window counts folded to constants
+    assert tfl.gpu_compatibility(model)[0] in (True, None)
+    image = photos.fit_to_size(photos.load_photo("coffee"), size)
+    path = tmp_path / tfl.tflite_filename("fp32", size)
+    path.write_bytes(model)
+    assert checks.check_tflite(str(path), "fp32", {"coffee": image}, reference).passed
+    with pytest.raises(ValueError):
+        runner(np.zeros((72, 96, 3), np.uint8))
+
+
+@pytest.mark.slow
+def test_onnx_against_keras(generator, small_photos, reference, tmp_path):
+    pytest.importorskip("tf2onnx")
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from wbc_tf.export.onnx_export import export_onnx
+    path = tmp_path / "wbc.onnx"
+    export_onnx(generator, path)
+    dims = [d.dim_param for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
+    assert dims[:3] == ["batch", "height", "width"]
+    result = checks.check_onnx(str(path), small_photos, reference)
+    assert result.passed, result.measured
+
+
+@pytest.mark.slow
+def test_cli_full_default_export(tmp_path, capsys):
+    """The default command: every artefact written and every check passing (exit status 0)."""
+    status = cli.main(["--output-dir", str(tmp_path), "--fixed-size", "64x96", "--quiet"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    names = set(os.listdir(tmp_path))
+    for variant in tfl.VARIANTS:
+        assert tfl.tflite_filename(variant) in names
+        assert tfl.tflite_filename(variant, (64, 96)) in names
+    assert "saved_model" in names
+    assert "FAIL" not in out
