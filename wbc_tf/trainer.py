@@ -293,13 +293,19 @@ class Trainer:
         c = self.config
         if c.face_every < 1 or c.save_every < 1 or c.sample_every < 1 or c.keep_checkpoints < 1:
             raise ValueError("face_every, save_every, sample_every and keep_checkpoints must be >= 1")
+        o = self.options
+        has_checkpoints = o.resume and os.path.isdir(self.ckpt_dir) and bool(checkpoint_candidates(self.ckpt_dir))
+        if o.phase == "train" and o.init_weights is None and not has_checkpoints:
+            raise CheckpointError(
+                "--phase train needs a pre-trained generator: a run folder (--output-dir) with "
+                "pre-training checkpoints, or --init-weights [PATH] (no PATH: the released weights)")
         if self.data is None:
-            self.data = wbc_data.scan_training_data(self.options.data, c, need_cartoons=self.runs_adversarial)
+            self.data = wbc_data.scan_training_data(o.data, c, need_cartoons=self.runs_adversarial)
         self.strategy = make_strategy(self.options.strategy)
         replicas = self.strategy.num_replicas_in_sync
         if c.batch_size % replicas:
             raise ValueError(f"batch_size {c.batch_size} is the global batch; it must be divisible by "
-                             f"the {replicas} replicas of the {self.options.strategy} strategy")
+                             f"the {replicas} replicas of the {o.strategy} strategy")
         if self.runs_adversarial and not self._adversarial_done_on_disk():
             self._vgg = resolve_vgg_weights(self.options.vgg_weights)
         return self
@@ -507,7 +513,7 @@ class Trainer:
                 model.reset_metrics()                      # per-step values, not running means
                 values = {k: float(v) for k, v in step_fn(batch).items()}
                 self.step.assign(t + 1)
-                values["learning_rate"] = float(optimizer.learning_rate)
+                values["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))  # mirrored too
                 logger.scalars(values, t)                  # TB step = 0-based iteration, like add_summary
                 bar.set_postfix({k: f"{values[k]:.4g}" for k in ("g_loss_total", "d_loss_total", "recon_loss")
                                  if k in values}, refresh=False)

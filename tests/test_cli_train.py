@@ -1,0 +1,173 @@
+"""``wbc-train`` / ``python train.py``: flags derived from the dataclasses, --dry-run, an end-to-end run."""
+
+import dataclasses
+import glob
+import json
+import os
+import runpy
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import tensorflow as tf
+from tensorflow.core.util import event_pb2
+
+from tests.test_data import write_dataset
+from wbc_tf.cli.args import dataclass_from_args
+from wbc_tf.cli.train import build_parser, main
+from wbc_tf.config import TrainConfig
+from wbc_tf.gan import METRIC_NAMES
+from wbc_tf.generator import build_generator
+from wbc_tf.trainer import RELEASE, RunOptions
+from wbc_tf.weights import load_generator_weights
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_FLAGS = ["--patch-size", "32", "--batch-size", "2", "--channels", "8", "--disc-channels", "8",
+              "--superpixel-segments", "16", "--pretrain-steps", "2", "--train-steps", "2",
+              "--save-every", "1", "--sample-every", "2", "--vgg-weights", "random", "--no-progress"]
+TINY = TrainConfig(patch_size=32, batch_size=2, channels=8, disc_channels=8, superpixel_segments=16,
+                   pretrain_steps=2, train_steps=2, save_every=1, sample_every=2)
+
+
+def tree(root):
+    """{relative path: (size, mtime_ns)} of everything under ``root``."""
+    out = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = os.path.join(folder, name)
+            st = os.stat(path)
+            out[os.path.relpath(path, root)] = (st.st_size if name in files else -1, st.st_mtime_ns)
+    return out
+
+
+def read_events(folder):
+    """{tag: {step: value}} of the scalars, and {tag: steps} of the images, in a TensorBoard folder."""
+    scalars, images = {}, {}
+    for path in glob.glob(os.path.join(folder, "events.out.tfevents.*")):
+        for record in tf.data.TFRecordDataset(path):
+            event = event_pb2.Event.FromString(record.numpy())
+            for value in event.summary.value:
+                plugin = value.metadata.plugin_data.plugin_name
+                if plugin == "scalars":
+                    scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+                elif plugin == "images":
+                    images.setdefault(value.tag, []).append(event.step)
+    return scalars, images
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """``main`` run end to end (2 pre-training + 2 adversarial steps) under MirroredStrategy."""
+    root = tmp_path_factory.mktemp("cli")
+    data = write_dataset(root / "data")
+    run = root / "run"
+    code = main(["--data", data, "--output-dir", str(run), "--strategy", "mirrored"] + TINY_FLAGS)
+    return {"code": code, "data": data, "run": run}
+
+
+def test_defaults_are_the_dataclass_defaults():
+    parser = build_parser()
+    args = parser.parse_args(["--data", "d"])
+    assert dataclass_from_args(TrainConfig, args) == TrainConfig()
+    assert dataclass_from_args(RunOptions, args) == RunOptions(data="d")
+    for field in dataclasses.fields(TrainConfig):
+        assert parser.get_default(field.name) == field.default, field.name
+    args = parser.parse_args(["--data", "d", "--batch-size", "8", "--random-flip", "--no-resume",
+                              "--init-weights", "--learning-rate", "1e-4", "--phase", "train"])
+    assert dataclass_from_args(TrainConfig, args) == TrainConfig(batch_size=8, random_flip=True, learning_rate=1e-4)
+    assert dataclass_from_args(RunOptions, args) == RunOptions(data="d", resume=False, init_weights=RELEASE,
+                                                               phase="train")
+    assert parser.parse_args(["--data", "d", "--init-weights", "g.npz"]).init_weights == "g.npz"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--data", "d", "--strategy", "tpu"])
+
+
+def test_help_explains_every_flag(capsys):
+    parser = build_parser()
+    for action in parser._actions:
+        text = (action.help or "").split("(default")[0].strip()
+        assert len(text) > 8, action.option_strings
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "--train-steps" in out and "examples:" in out and "wbc-train --data dataset --output-dir runs/exp1" in out
+
+
+def test_train_py_shim_runs_the_cli(monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["train.py", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(os.path.join(REPO, "train.py"), run_name="__main__")
+    assert exit_info.value.code == 0
+    assert "usage: wbc-train" in capsys.readouterr().out
+
+
+def test_data_errors_exit_2_and_write_nothing(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["--data", str(tmp_path / "missing"), "--output-dir", str(run)] + TINY_FLAGS) == 2
+    assert "wbc-train: error: --data" in capsys.readouterr().err
+    os.makedirs(tmp_path / "d" / "photo")
+    assert main(["--data", str(tmp_path / "d"), "--output-dir", str(run)] + TINY_FLAGS) == 2
+    assert "missing folder(s)" in capsys.readouterr().err
+    assert not run.exists()
+
+
+def test_dry_run_prints_config_and_data_and_writes_nothing(tmp_path, capsys):
+    data = write_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    before = tree(tmp_path)
+    assert main(["--data", data, "--output-dir", str(run), "--dry-run", "--batch-size", "3",
+                 "--patch-size", "32"]) == 0
+    assert tree(tmp_path) == before and not run.exists()
+    out = capsys.readouterr().out
+    record = json.loads(out[out.index("{"): out.index("\n}\n") + 2])
+    assert record["config"] == dataclasses.asdict(TrainConfig(batch_size=3, patch_size=32))
+    assert record["run"]["output_dir"] == str(run)
+    assert "photo_face: 4 images (0 exactly 32², 4 larger → random crop, 0 smaller)" in out
+    assert "VGG19: ImageNet weights" in out and "fresh start" in out
+    assert "plan: pre-train 50000 steps (pixel L1), then adversarial training 100000 steps" in out
+
+
+def test_end_to_end_run_writes_the_run_folder(finished_run, capsys):
+    assert finished_run["code"] == 0
+    run = finished_run["run"]
+    with open(run / "config.json") as f:
+        record = json.load(f)
+    assert TrainConfig(**record["config"]) == TINY
+    assert record["run"]["strategy"] == "mirrored" and record["run"]["data"] == finished_run["data"]
+
+    state = tf.train.get_checkpoint_state(str(run / "checkpoints"))
+    assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [
+        "pretrain-1", "pretrain-2", "train-0", "train-1", "train-2"]
+
+    h5 = load_generator_weights(build_generator(8), str(run / "generator.weights.h5"))
+    npz = load_generator_weights(build_generator(8), str(run / "generator.npz"))
+    pre = load_generator_weights(build_generator(8), str(run / "pretrain_generator.npz"))
+    for a, b, c in zip(h5.weights, npz.weights, pre.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert any(not np.array_equal(a.numpy(), c.numpy()) for a, c in zip(h5.weights, pre.weights))
+
+    assert sorted(os.listdir(run / "samples")) == ["pretrain_000002.jpg", "train_000002.jpg"]
+    grid = cv2.imread(str(run / "samples" / "train_000002.jpg"))
+    assert grid.shape == (4 * 32, 2 * 32, 3)     # face photo/output rows, scenery photo/output rows
+
+    pytest.importorskip("tensorboard")
+    scalars, images = read_events(str(run / "logs" / "train"))
+    assert set(scalars) == set(METRIC_NAMES) | {"learning_rate"}
+    for tag, by_step in scalars.items():
+        assert sorted(by_step) == [0, 1] and all(np.isfinite(v) for v in by_step.values()), tag
+    assert scalars["learning_rate"][0] == np.float32(2e-4)
+    assert images == {"samples": [2]}
+    scalars, images = read_events(str(run / "logs" / "pretrain"))
+    assert set(scalars) == {"recon_loss", "learning_rate"} and sorted(scalars["recon_loss"]) == [0, 1]
+
+
+def test_dry_run_on_a_finished_run_reports_resume_and_changes_nothing(finished_run, capsys):
+    run = finished_run["run"]
+    before = tree(run)
+    assert main(["--data", finished_run["data"], "--output-dir", str(run), "--dry-run"] + TINY_FLAGS) == 0
+    assert tree(run) == before
+    out = capsys.readouterr().out
+    assert f"would resume from {run / 'checkpoints' / 'train-2'}, train phase" in out
+    assert "VGG19: random weights" in out

@@ -1,0 +1,286 @@
+"""The two-phase Trainer: exact resume after a crash or a SIGKILL, damaged checkpoints, phases, logs.
+
+Tiny everywhere: 32² patches, batch 2, 8-channel networks, a random VGG (``vgg_weights='random'``).
+A fixed random VGG19 file stands in for the ImageNet weights.
+One run that "crashes" after its last checkpoint is made once per module and copied for each test.
+"""
+
+import dataclasses
+import glob
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.test_data import write_dataset
+from wbc_tf import data as wbc_data
+from wbc_tf import trainer as wbc_trainer
+from wbc_tf.config import TrainConfig
+from wbc_tf.generator import build_generator
+from wbc_tf.vgg import build_vgg, vgg_to_dict
+from wbc_tf.trainer import PRETRAIN, TRAIN, CheckpointError, RunOptions, Trainer
+from wbc_tf.weights import WeightConversionError, load_generator_weights
+
+TINY = TrainConfig(patch_size=32, batch_size=2, channels=8, disc_channels=8, superpixel_segments=16,
+                   pretrain_steps=2, train_steps=4, save_every=2, sample_every=1, keep_checkpoints=10)
+
+
+class SimulatedCrash(Exception):
+    pass
+
+
+class CrashingTrainer(Trainer):
+    """Dies right after adversarial step 3 is trained, i.e. one step after the train-2 checkpoint."""
+
+    def _samples(self, phase, step, logger):
+        if (phase, step) == (TRAIN, 3):
+            self.at_crash = {v.path: v.numpy() for v in self.gan.generator.weights}
+            raise SimulatedCrash
+        super()._samples(phase, step, logger)
+
+
+class SnapshotTrainer(Trainer):
+    """Records the generator weights after every adversarial step."""
+
+    def _samples(self, phase, step, logger):
+        if phase == TRAIN:
+            self.snapshots = getattr(self, "snapshots", {})
+            self.snapshots[step] = {v.path: v.numpy() for v in self.gan.generator.weights}
+        super()._samples(phase, step, logger)
+
+
+def options(data, run_dir, **kwargs):
+    # A fixed random VGG in the original's vgg19_no_fc.npy layout: with "random" every Trainer would
+    # draw its own VGG, and a resumed run could not replay the crashed one.
+    kwargs.setdefault("vgg_weights", os.path.join(os.path.dirname(data), "vgg19_random.npy"))
+    return RunOptions(data=data, output_dir=str(run_dir), progress=False, **kwargs)
+
+
+def checkpoint_tensors(prefix):
+    """Every value of a checkpoint, by object-graph key (save_counter left out: a per-object counter)."""
+    reader = tf.train.load_checkpoint(str(prefix))
+    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+            if k != "_CHECKPOINTABLE_OBJECT_GRAPH" and not k.startswith("save_counter")}
+
+
+def assert_state_equals_checkpoint(trainer, phase, prefix, tmp_path):
+    """Write the trainer's live state with the same Checkpoint layout and compare every tensor."""
+    live = trainer.checkpoint(phase).write(str(tmp_path / f"live-{time.monotonic_ns()}"))
+    saved, now = checkpoint_tensors(prefix), checkpoint_tensors(live)
+    assert saved.keys() == now.keys()
+    for key in saved:
+        np.testing.assert_array_equal(now[key], saved[key], err_msg=key)
+    return saved
+
+
+@pytest.fixture(scope="module")
+def crashed(tmp_path_factory):
+    """A run that pre-trained 2 steps, trained 3 adversarial steps and crashed before saving step 3."""
+    root = tmp_path_factory.mktemp("crashed")
+    data = write_dataset(root / "data")
+    keras.utils.set_random_seed(1)
+    np.save(root / "vgg19_random.npy", vgg_to_dict(build_vgg(None)), allow_pickle=True)
+    trainer = CrashingTrainer(TINY, options(data, root / "run")).prepare()
+    with pytest.raises(SimulatedCrash):
+        trainer.run()
+    assert int(trainer.gan.g_optimizer.iterations) == 3           # the crash lost one step
+    return {"data": data, "run": root / "run", "trainer": trainer}
+
+
+def copy_run(crashed, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(crashed["run"], run)
+    return run
+
+
+def test_crashed_run_left_a_consistent_folder(crashed):
+    run = crashed["run"]
+    state = tf.train.get_checkpoint_state(str(run / "checkpoints"))
+    assert os.path.basename(state.model_checkpoint_path) == "train-2"
+    assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == ["pretrain-2", "train-0", "train-2"]
+    for name in ("config.json", "pretrain_generator.weights.h5", "pretrain_generator.npz",
+                 "generator.weights.h5", "generator.npz"):
+        assert (run / name).is_file(), name
+    assert not glob.glob(str(run / "**" / "*.tmp*"), recursive=True)
+    assert sorted(os.listdir(run / "samples")) == ["pretrain_000001.jpg", "pretrain_000002.jpg",
+                                                   "train_000001.jpg", "train_000002.jpg"]
+
+
+def test_resume_restores_everything_exactly_and_continues(crashed, tmp_path, monkeypatch):
+    run = copy_run(crashed, tmp_path)
+    os.makedirs(run / "checkpoints" / "train-4_temp")             # stray temp folder of a killed save
+    (run / "checkpoints" / "train-4_temp" / "part-00000-of-00001.index").write_bytes(b"\0" * 10)
+    trainer = SnapshotTrainer(TINY, options(crashed["data"], run)).prepare()
+    assert trainer.restore_latest() == (TRAIN, 2)
+    saved = assert_state_equals_checkpoint(trainer, TRAIN, run / "checkpoints" / "train-2", tmp_path)
+    # What that comparison covered, by name: counters, slots, SN u vectors, the colour-shift RNG.
+    gan = trainer.gan
+    assert int(trainer.step) == 2 and int(gan.g_optimizer.iterations) == 2 == int(gan.d_optimizer.iterations)
+    u_keys = [k for k in saved if "/u/" in k]
+    assert len(u_keys) == sum(1 for v in gan.surface_discriminator.weights + gan.texture_discriminator.weights
+                              if v.path.endswith("/u"))
+    assert len(u_keys) >= 10
+    slots = [k for k in saved if k.startswith(("g_optimizer/_variables/", "d_optimizer/_variables/"))]
+    n_weights = len(gan.generator.trainable_weights) + len(gan.discriminator_weights)
+    assert len(slots) == 2 * n_weights                            # Adam m and v for every weight
+    assert [int(saved[f"{o}_optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) for o in "gd"] == [2, 2]
+    assert any(k.startswith("color_shift_seed") for k in saved)
+    for v in gan.surface_discriminator.weights:
+        assert np.abs(v.numpy()).sum() > 0, v.path
+
+    starts = []
+    real_make = wbc_data.make_train_dataset
+    monkeypatch.setattr(wbc_data, "make_train_dataset",
+                        lambda data, config, start_step=0: starts.append(start_step) or real_make(
+                            data, config, start_step=start_step))
+    assert trainer.run() == (TRAIN, 4)
+    assert starts == [2]                                          # the data stream resumed at step 2
+    assert int(gan.g_optimizer.iterations) == 4 == int(gan.d_optimizer.iterations)
+    state = tf.train.get_checkpoint_state(str(run / "checkpoints"))
+    assert os.path.basename(state.model_checkpoint_path) == "train-4"
+    assert not os.path.exists(run / "checkpoints" / "train-4_temp")
+    # Same data, same restored RNG state: step 3 replays the crashed run's step 3.
+    for path, value in crashed["trainer"].at_crash.items():
+        np.testing.assert_array_equal(trainer.snapshots[3][path], value, err_msg=path)
+
+
+def test_truncated_newest_checkpoint_falls_back_to_the_previous_one(crashed, tmp_path, caplog):
+    run = copy_run(crashed, tmp_path)
+    data_file = run / "checkpoints" / "train-2.data-00000-of-00001"
+    data_file.write_bytes(data_file.read_bytes()[: data_file.stat().st_size // 2])
+    (run / "checkpoints" / "train-3.index").write_bytes(b"half an index")   # orphan of a killed save
+    trainer = Trainer(TINY, options(crashed["data"], run)).prepare()
+    with caplog.at_level(logging.WARNING, logger="wbc_tf.trainer"):
+        assert trainer.restore_latest() == (TRAIN, 0)
+    message = " ".join(r.getMessage() for r in caplog.records)
+    assert "restored train-0 after skipping unreadable checkpoint(s)" in message and "train-2:" in message
+    assert_state_equals_checkpoint(trainer, TRAIN, run / "checkpoints" / "train-0", tmp_path)
+
+
+def test_phase_2_damage_falls_back_to_pre_training(crashed, tmp_path):
+    run = copy_run(crashed, tmp_path)
+    for prefix in ("train-0", "train-2"):
+        os.remove(run / "checkpoints" / f"{prefix}.data-00000-of-00001")
+    trainer = Trainer(TINY, options(crashed["data"], run)).prepare()
+    assert trainer.restore_latest() == (PRETRAIN, 2)
+    assert trainer.gan is None                     # dropped: a failed phase-2 read may have written into it
+    assert_state_equals_checkpoint(trainer, PRETRAIN, run / "checkpoints" / "pretrain-2", tmp_path)
+
+
+def test_no_readable_checkpoint_is_a_clear_error(crashed, tmp_path):
+    run = copy_run(crashed, tmp_path)
+    for data_file in glob.glob(str(run / "checkpoints" / "*.data-*")):
+        with open(data_file, "r+b") as f:
+            f.truncate(8)
+    trainer = Trainer(TINY, options(crashed["data"], run)).prepare()
+    with pytest.raises(CheckpointError, match=r"(?s)no checkpoint .* can be restored.*--no-resume"
+                                              r".*train-2: .*train-0: .*pretrain-2: "):
+        trainer.restore_latest()
+
+
+def test_kill_9_mid_run_then_resume(crashed, tmp_path):
+    run = tmp_path / "run"
+    flags = ["--patch-size", "32", "--batch-size", "2", "--channels", "8", "--disc-channels", "8",
+             "--superpixel-segments", "16", "--save-every", "1", "--sample-every", "1000",
+             "--keep-checkpoints", "3"]
+    # Phase 2 straight from the crashed run's pre-trained generator: the child reaches its
+    # adversarial steps sooner, and every step saves a checkpoint, so the kill lands near a save.
+    cmd = [sys.executable, "-m", "wbc_tf.cli.train", "--data", crashed["data"], "--output-dir", str(run),
+           "--vgg-weights", options(crashed["data"], run).vgg_weights, "--no-progress", "--phase", "train",
+           "--init-weights", str(crashed["run"] / "pretrain_generator.weights.h5"),
+           "--train-steps", "100000"] + flags
+    log_path = tmp_path / "child.log"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    with open(log_path, "w") as child_log:
+        child = subprocess.Popen(cmd, stdout=child_log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and child.poll() is None:
+                state = tf.train.get_checkpoint_state(str(run / "checkpoints"))
+                if state and os.path.basename(state.model_checkpoint_path) in ("train-3", "train-4", "train-5"):
+                    break
+                time.sleep(0.05)
+            assert child.poll() is None, log_path.read_text()[-3000:]
+        finally:
+            os.kill(child.pid, signal.SIGKILL)        # no clean-up handlers run, like a crash
+            child.wait()
+    latest = tf.train.get_checkpoint_state(str(run / "checkpoints")).model_checkpoint_path
+    step = int(latest.rsplit("-", 1)[1])
+    assert os.path.basename(latest).startswith("train-") and step >= 3
+
+    # The child may have completed one more save between our last look and the kill.
+    config = dataclasses.replace(TINY, save_every=1, sample_every=1000, keep_checkpoints=3, train_steps=step + 2)
+    trainer = Trainer(config, options(crashed["data"], run, phase="train")).prepare()
+    phase, restored = trainer.restore_latest()
+    assert phase == TRAIN and restored in (step, step + 1)
+    assert int(trainer.gan.g_optimizer.iterations) == restored == int(trainer.gan.d_optimizer.iterations)
+    assert_state_equals_checkpoint(trainer, TRAIN, run / "checkpoints" / f"train-{restored}", tmp_path)
+    assert trainer.run() == (TRAIN, step + 2)
+    assert int(trainer.gan.g_optimizer.iterations) == step + 2
+    assert len(glob.glob(str(run / "checkpoints" / "*.index"))) <= 4   # keep 3 (+ an orphan at most)
+
+
+def test_phase_train_needs_a_pretrained_generator(crashed, tmp_path):
+    run = tmp_path / "run"
+    with pytest.raises(CheckpointError, match="--phase train needs a pre-trained generator"):
+        Trainer(TINY, options(crashed["data"], run, phase="train")).prepare()
+    assert not run.exists()                                      # failed early, wrote nothing
+
+
+def test_init_weights_start_phase_2_and_skip_pre_training(crashed, tmp_path):
+    weights = str(crashed["run"] / "pretrain_generator.weights.h5")
+    run = tmp_path / "run"
+    config = dataclasses.replace(TINY, train_steps=0)
+    assert Trainer(config, options(crashed["data"], run, phase="train", init_weights=weights)).run() == (TRAIN, 0)
+    assert sorted(os.path.basename(p) for p in glob.glob(str(run / "checkpoints" / "*.index"))) == ["train-0.index"]
+    expected = load_generator_weights(build_generator(8), weights)
+    exported = load_generator_weights(build_generator(8), str(run / "generator.npz"))
+    for a, b in zip(expected.weights, exported.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    with pytest.raises(WeightConversionError):    # the released model has 32 channels, not 8
+        Trainer(config, options(crashed["data"], tmp_path / "run2", phase="train", init_weights="release")).run()
+
+
+def test_vgg_weights_fail_early_and_clearly(crashed, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    missing = RunOptions(data=crashed["data"], output_dir=str(run), vgg_weights=str(tmp_path / "nope.h5"))
+    with pytest.raises(WeightConversionError, match="no such VGG weights file"):
+        Trainer(TINY, missing).prepare()
+
+    def offline(*args, **kwargs):
+        raise OSError("URL fetch failure: no network")           # what keras.utils.get_file raises offline
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setattr(keras.applications, "VGG19", offline)
+    imagenet = RunOptions(data=crashed["data"], output_dir=str(run))
+    with pytest.raises(WeightConversionError, match="(?s)VGG19 ImageNet weights.*--vgg-weights"):
+        Trainer(TINY, imagenet).prepare()
+    assert not run.exists()
+    assert Trainer(TINY, dataclasses.replace(imagenet, phase="pretrain")).prepare()  # phase 1 needs no VGG
+
+
+def test_no_resume_sets_old_run_aside_and_missing_tensorboard_is_not_fatal(crashed, tmp_path, monkeypatch, caplog):
+    run = copy_run(crashed, tmp_path)
+    real_find_spec = wbc_trainer.importlib.util.find_spec
+    monkeypatch.setattr(wbc_trainer.importlib.util, "find_spec",
+                        lambda name, *a: None if name == "tensorboard" else real_find_spec(name, *a))
+    monkeypatch.setattr(wbc_trainer._Logger, "_warned", False)
+    config = dataclasses.replace(TINY, pretrain_steps=1)
+    with caplog.at_level(logging.WARNING, logger="wbc_tf.trainer"):
+        result = Trainer(config, options(crashed["data"], run, phase="pretrain", resume=False)).run()
+        wbc_trainer._Logger(str(run / "logs"), "again")             # a second logger stays quiet
+    assert result == (PRETRAIN, 1)
+    assert sum("tensorboard is not installed" in r.getMessage() for r in caplog.records) == 1
+    (old,) = glob.glob(str(run / "checkpoints.old-*"))
+    assert os.path.isfile(os.path.join(old, "train-2.index"))
+    assert sorted(os.listdir(run / "checkpoints")) == ["checkpoint", "pretrain-1.data-00000-of-00001",
+                                                       "pretrain-1.index"]
+    assert os.listdir(run / "logs") == []                          # no TensorBoard, no event files
