@@ -11,8 +11,9 @@ optimisation), then the median of ``--repeats`` timed calls. LiteRT and onnxrunt
 (scikit-image's astronaut) fitted to the size. Fixed-size TFLite files run only at their size.
 
 Rows:
-* Keras: the generator + guided filter as one graph (``KerasReference``: NumPy pre/post-processing
-  around a `tf.function`, like ``Model.predict``), float output;
+* Keras (graph): the generator + guided filter as one graph (``KerasReference``: NumPy
+  pre/post-processing around a `tf.function`, like ``Model.predict``), float output;
+* Keras (eager): the same two calls made eagerly;
 * SavedModel ``cartoonize``: uint8 in/out, reloaded with `tf.saved_model.load`;
 * every ``*.tflite`` (LiteRT ``ai_edge_litert``, XNNPACK on) and ``wbc.onnx`` (onnxruntime CPU).
 """
@@ -51,7 +52,16 @@ def runners(out_dir, generator):
     from wbc_tf.export.reference import KerasReference
     from wbc_tf.export.saved_model import UINT8_INPUT, UINT8_SIGNATURE
 
-    rows = [("Keras (graph)", None, lambda: KerasReference(generator).float_rgb, None)]
+    def eager():
+        from wbc_tf.guided_filter import guided_filter
+
+        def run(image):  # the generator and guided filter called eagerly, NumPy around them
+            photo = image[None, :, :, ::-1].astype("float32") / 127.5 - 1
+            return guided_filter(photo, generator(photo), 1, 5e-3).numpy()
+        return run
+
+    rows = [("Keras (graph)", None, lambda: KerasReference(generator).float_rgb, None),
+            ("Keras (eager)", None, eager, None)]
     saved = os.path.join(out_dir, "saved_model")
     if os.path.isdir(saved):
         def saved_model_runner():

@@ -56,6 +56,9 @@ def main(argv=None):
         config = dataclass_from_args(ExportConfig, args)
     except ValueError as e:
         parser.error(str(e))
+    missing = [p for p in config.check_images if not os.path.isfile(p)]
+    if missing:
+        parser.error(f"--check-images: no such file: {', '.join(missing)}")
 
     # Imported here, not at the top: the exporter pulls in tf2onnx/LiteRT helpers.
     from wbc_tf.export import report
