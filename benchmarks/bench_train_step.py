@@ -82,7 +82,8 @@ def main():
         with tf.GradientTape() as tape:
             tape.watch(output)
             f_out = gan.vgg(output)
-            loss = tf.reduce_mean(tf.abs(gan.vgg(photo) - f_out)) + tf.reduce_mean(tf.abs(gan.vgg(superpixel) - f_out))
+            loss = (tf.reduce_mean(tf.abs(gan.vgg(photo) - f_out))
+                    + tf.reduce_mean(tf.abs(gan.vgg(superpixel) - f_out)))
         return tape.gradient(loss, output)
 
     d_vars = gan.discriminator_weights

@@ -35,7 +35,8 @@ def _reference_disc(x, tensors, scope):
 def _random_tf1_dict(model, rng, scope):
     out = {}
     for name, var in discriminator_name_table(model, scope).items():
-        out[name] = rng.normal(scale=0.3 if not name.endswith("/u") else 1.0, size=var.shape).astype("float32")
+        scale = 1.0 if name.endswith("/u") else 0.3
+        out[name] = rng.normal(scale=scale, size=var.shape).astype("float32")
     return out
 
 
@@ -99,7 +100,8 @@ def test_training_call_updates_every_u_once(rng):
 def test_round_trip_and_strictness(rng):
     model = build_discriminator(1, channels=8, name="disc_gray")
     tensors = _random_tf1_dict(model, rng, "disc_gray")
-    assign_tf1_discriminator(model, {**tensors, "disc_blur/conv0_1/kernel": np.zeros(1)})  # other scopes ignored
+    # tensors of other scopes are ignored
+    assign_tf1_discriminator(model, {**tensors, "disc_blur/conv0_1/kernel": np.zeros(1)})
     out = discriminator_to_tf1_dict(model)
     assert set(out) == set(tensors)
     for k in tensors:

@@ -29,7 +29,7 @@ def _lrelu(x):
 
 
 def _legacy_resize2(x):
-    """TF1 resize_bilinear ×2, align_corners=False: out[2i] = x[i], out[2i+1] = (x[i] + x[min(i+1, n-1)])/2."""
+    """TF1 resize_bilinear ×2, align_corners=False: out[2i] = x[i], out[2i+1] = ½(x[i] + x[min(i+1, n-1)])."""
     for axis in (1, 2):
         n = x.shape[axis]
         odd = 0.5 * (x + np.take(x, np.minimum(np.arange(n) + 1, n - 1), axis=axis))
@@ -290,8 +290,8 @@ def test_compile_builds_both_optimisers_from_config():
 def test_train_step_updates_g_and_both_ds_never_vgg():
     gan = _tiny_gan()
     photo, cartoon = _batch()
-    g0, s0, t0, v0 = (_snapshot(m) for m in (gan.generator, gan.surface_discriminator,
-                                               gan.texture_discriminator, gan.vgg))
+    models = (gan.generator, gan.surface_discriminator, gan.texture_discriminator, gan.vgg)
+    g0, s0, t0, v0 = (_snapshot(m) for m in models)
     u0 = {k: v for k, v in gan.to_tf1_dict().items() if k.startswith("disc")}
     logs = gan.train_step((tf.constant(photo), tf.constant(cartoon)))
     assert set(logs) == set(METRIC_NAMES)
@@ -392,8 +392,8 @@ def test_corrected_modes_raw_output_and_activation():
     import dataclasses
     keras.utils.set_random_seed(0)
     config = dataclasses.replace(TINY, raw_output_for_losses=True, output_activation="tanh")
-    gan = WhiteBoxGAN(*[m for m in (lambda g: (g.generator, g.surface_discriminator, g.texture_discriminator,
-                                               g.vgg))(build_white_box_gan(TINY, vgg_weights=None))],
+    base = build_white_box_gan(TINY, vgg_weights=None)
+    gan = WhiteBoxGAN(base.generator, base.surface_discriminator, base.texture_discriminator, base.vgg,
                       config=config)
     photo, _ = _batch(6)
     np.testing.assert_allclose(gan.generate(photo).numpy(), np.tanh(gan.generator(photo).numpy()),
@@ -453,3 +453,11 @@ def test_two_replica_mirrored_step_equals_single_device_step():
     assert result.returncode == 0, result.stderr[-3000:]
     worst = float(result.stdout.split("WORST")[-1])
     assert worst < 1e-3, worst
+
+
+def test_gan_load_vgg_weights_from_npy_style_dict():
+    gan = build_white_box_gan(TINY, vgg_weights=None)
+    vgg = _random_vgg_dict(np.random.default_rng(1))
+    gan.load_vgg_weights(vgg)
+    np.testing.assert_array_equal(gan.vgg.get_layer("conv4_4").kernel.numpy(), vgg["conv4_4"][0])
+    assert gan.vgg.trainable_weights == []

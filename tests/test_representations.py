@@ -91,11 +91,12 @@ def test_structure_constant_per_segment_and_mean_colour(astronaut_bgr):
         np.testing.assert_array_equal(seg, np.broadcast_to(seg[0], seg.shape))          # constant
         np.testing.assert_allclose(seg[0], astronaut_bgr[labels == lab].mean(axis=0), atol=1e-6)  # its mean
     # the same as skimage's label2rgb(kind='avg', bg_label=-1): label 0 is not painted black
-    np.testing.assert_allclose(out, color.label2rgb(labels, astronaut_bgr, kind="avg", bg_label=-1), atol=1e-6)
+    expected = color.label2rgb(labels, astronaut_bgr, kind="avg", bg_label=-1)
+    np.testing.assert_allclose(out, expected, atol=1e-6)
 
 
 def test_slic_emulates_smoothing_before_lab_and_no_rescale(astronaut_bgr):
-    """0.14.5 semantics: no min–max rescale, so scaling the data changes the Lab distances (and the labels)."""
+    """0.14.5 semantics: no min–max rescale, so shifting the data changes the Lab distances and labels."""
     ours = slic_labels(astronaut_bgr, n_segments=50)
     again = slic_labels(astronaut_bgr.copy(), n_segments=50)
     np.testing.assert_array_equal(ours, again)        # deterministic

@@ -62,7 +62,7 @@ def test_forward_is_conv_with_kernel_over_sigma(rng):
 
 
 def test_gradient_flows_through_sigma(rng):
-    """d loss / d K equals autodiff of K / (v̂ W ûᵀ) with û, v̂ constants, and differs from Keras' no-σ-gradient."""
+    """d loss / d K equals autodiff of K / (v̂ W ûᵀ) with û, v̂ constants; differs from the no-σ-gradient."""
     layer = _layer(rng)
     x = tf.constant(rng.normal(size=(2, 6, 6, 4)).astype("float32"))
     g = tf.constant(rng.normal(size=(2, 6, 6, 6)).astype("float32"))

@@ -1,4 +1,4 @@
-"""VGG19 conv4_4 pre-ReLU extractor: reference conv stack, weight sources, the offline error (spec §7.2, §9)."""
+"""VGG19 conv4_4 pre-ReLU extractor: reference conv stack, weight sources, offline error (spec §7.2, §9)."""
 
 import keras
 import numpy as np
@@ -31,7 +31,7 @@ def _random_npy_dict(seed=0, with_conv5=True):
 
 
 def _reference_conv4_4(x_bgr, weights):
-    """The original ``Vgg19.build_conv4_4`` with tf.nn ops, float64: split B, G, R, subtract means, no flip."""
+    """The original ``Vgg19.build_conv4_4`` in tf.nn, float64: split B, G, R, subtract means, no flip."""
     t = (tf.constant(x_bgr, tf.float64) + 1.0) * 127.5
     blue, green, red = tf.split(t, 3, axis=3)
     h = tf.concat([blue - VGG_MEAN_BGR[0], green - VGG_MEAN_BGR[1], red - VGG_MEAN_BGR[2]], axis=3)
@@ -126,3 +126,9 @@ def test_strict_errors(npy_weights, tmp_path):
         load_vgg_weights(build_vgg(None), bad)
     with pytest.raises(WeightConversionError, match="no such VGG weights file"):
         build_vgg(str(tmp_path / "nope.npy"))
+
+
+def test_dict_values_with_tf1_style_keys(npy_weights, bgr_batch):
+    as_mappings = {k: {"weights": v[0], "biases": v[1]} for k, v in npy_weights.items()}
+    np.testing.assert_array_equal(build_vgg(as_mappings)(bgr_batch).numpy(),
+                                  build_vgg(npy_weights)(bgr_batch).numpy())

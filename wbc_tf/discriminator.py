@@ -73,7 +73,8 @@ def discriminator_name_table(model, scope=None):
             layer = model.get_layer(layer_name)
         except ValueError as e:
             raise WeightConversionError(
-                f"model {model.name!r} has no layer {layer_name!r} (is it a build_discriminator model?)") from e
+                f"model {model.name!r} has no layer {layer_name!r} "
+                "(is it a build_discriminator model?)") from e
         for var_name in ("kernel", "bias", "u"):
             table[f"{scope}/{layer_name}/{var_name}"] = getattr(layer, var_name)
     covered = {id(v) for v in table.values()}

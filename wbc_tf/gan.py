@@ -1,4 +1,4 @@
-"""Adversarial training (``train_code/train.py``) and generator pre-training (``pretrain.py``) as Keras models.
+"""Adversarial training (``train_code/train.py``) and generator pre-training (``pretrain.py``) in Keras.
 
 Everything is BGR [-1, 1] NHWC float32, like the original (spec §0). Typical use::
 
@@ -77,9 +77,11 @@ def _check_config(config):
     if config.sn_update not in SN_UPDATES:
         raise ValueError(f"sn_update must be one of {SN_UPDATES}, got {config.sn_update!r}")
     if config.output_activation not in OUTPUT_ACTIVATIONS:
-        raise ValueError(f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {config.output_activation!r}")
+        raise ValueError(
+            f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {config.output_activation!r}")
     if config.superpixel_colouring not in ("mean", "adaptive"):
-        raise ValueError(f"superpixel_colouring must be 'mean' or 'adaptive', got {config.superpixel_colouring!r}")
+        raise ValueError(
+            f"superpixel_colouring must be 'mean' or 'adaptive', got {config.superpixel_colouring!r}")
 
 
 def _split_pair(data):
@@ -309,7 +311,7 @@ class WhiteBoxGAN(keras.Model):
     # --- TF1 weight names ----------------------------------------------------------------------
 
     def tf1_name_table(self):
-        """``{tf1_name: variable}`` for ``generator/…``, ``disc_blur/…`` and ``disc_gray/…`` (``u`` included)."""
+        """``{tf1_name: variable}`` for ``generator/…``, ``disc_blur/…``, ``disc_gray/…`` (``u`` included)."""
         table = dict(generator_name_table(self.generator))
         table.update(discriminator_name_table(self.surface_discriminator, SURFACE_SCOPE))
         table.update(discriminator_name_table(self.texture_discriminator, TEXTURE_SCOPE))

@@ -74,7 +74,7 @@ def total_variation_loss(images):
 
 
 def pixel_l1_loss(photo, generated):
-    """Pre-training ``recon_loss = mean|photo − G(photo)|`` on the raw generator output (pretrain.py L44–46)."""
+    """Pre-training ``recon_loss = mean|photo − G(photo)|``, raw generator output (pretrain.py L44–46)."""
     photo = tf.convert_to_tensor(photo)
     return tf.reduce_mean(tf.abs(photo - tf.convert_to_tensor(generated, dtype=photo.dtype)))
 

@@ -111,7 +111,7 @@ def slic_labels(image, n_segments=200, compactness=10.0, sigma=1.0):
 
 
 def mean_colour(image, labels):
-    """Paint every segment with its per-channel mean: ``label2rgb(labels, image, kind='avg', bg_label=-1)``."""
+    """Paint segments with its per-channel mean: ``label2rgb(labels, image, kind='avg', bg_label=-1)``."""
     flat = labels.ravel()
     n = int(flat.max()) + 1
     counts = np.bincount(flat, minlength=n).astype(np.float64)
@@ -134,12 +134,13 @@ def adaptive_colour(image, labels, gamma1=ADAPTIVE_GAMMA1, gamma2=ADAPTIVE_GAMMA
     pixels = image.reshape(-1, image.shape[-1]).astype(np.float64)   # (H·W, C)
     counts = np.bincount(flat, minlength=n).astype(np.float64)
     safe = np.maximum(counts, 1)[:, None]
-    means = np.stack([np.bincount(flat, pixels[:, c], minlength=n) for c in range(pixels.shape[1])], -1) / safe
-    sq = np.stack([np.bincount(flat, pixels[:, c] ** 2, minlength=n) for c in range(pixels.shape[1])], -1) / safe
+    channels = range(pixels.shape[1])
+    means = np.stack([np.bincount(flat, pixels[:, c], minlength=n) for c in channels], -1) / safe
+    sq = np.stack([np.bincount(flat, pixels[:, c] ** 2, minlength=n) for c in channels], -1) / safe
     pooled_mean = means.mean(axis=1)
     pooled_var = np.maximum(sq.mean(axis=1) - pooled_mean ** 2, 0.0)
     std = np.sqrt(pooled_var)                                 # (n,)
-    medians = np.stack([np.asarray(ndimage.median(pixels[:, c], flat, index)) for c in range(pixels.shape[1])], -1)
+    medians = np.stack([np.asarray(ndimage.median(pixels[:, c], flat, index)) for c in channels], -1)
     colours = np.where((std < gamma1)[:, None], means,
                        np.where((std <= gamma2)[:, None], 0.5 * (means + medians), medians))
     return colours[labels].astype(image.dtype)

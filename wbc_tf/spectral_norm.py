@@ -36,7 +36,7 @@ def spectral_normalize(kernel, u, power_iterations=1):
     u_hat = u
     v_hat = None
     for _ in range(power_iterations):
-        v_hat = tf.math.l2_normalize(tf.matmul(u_hat, w, transpose_b=True), epsilon=L2_EPSILON)  # (1, k·k·C_in)
+        v_hat = tf.math.l2_normalize(tf.matmul(u_hat, w, transpose_b=True), epsilon=L2_EPSILON)  # (1, kkC_in)
         u_hat = tf.math.l2_normalize(tf.matmul(v_hat, w), epsilon=L2_EPSILON)                    # (1, C_out)
     u_hat = tf.stop_gradient(u_hat)
     v_hat = tf.stop_gradient(v_hat)

@@ -1,4 +1,4 @@
-"""Frozen VGG19 feature extractor: ``conv4_4`` **before** its ReLU, as ``Vgg19.build_conv4_4`` (spec §7.2, §9).
+"""Frozen VGG19 feature extractor: ``conv4_4`` **before** its ReLU, like ``Vgg19.build_conv4_4`` (§7.2, §9).
 
 Input: (B, H, W, 3) float32 **BGR** in [-1, 1]. Preprocessing is the original's: t = (x + 1)·127.5,
 minus the Caffe means [103.939, 116.779, 123.68] in B, G, R order, **no channel flip** (the data is
