@@ -65,8 +65,7 @@ class TrainConfig:
     superpixel_colouring: str = "mean"  # 'mean' (original) or 'adaptive' (paper)
     superpixel_workers: int = 0      # SLIC threads per batch; 0 = os.cpu_count() (original: 16 processes)
     # --- spec §11 corrected modes (defaults are the original's behaviour) ---
-    sn_update: str = "every_call"    # 'every_call': u written by every D call (1 per G step, 2 per D
-                                     # step); 'once_per_d_step': only the D step's real branch (§11.7)
+    sn_update: str = "every_call"    # SN u write-back: 'every_call' (original) or 'once_per_d_step' (§11.7)
     raw_output_for_losses: bool = False  # True: losses and D see G(photo), not GF(photo, G(photo)) (§11.8)
     output_activation: str = "none"  # applied to G(photo): 'none' (original), 'clip' or 'tanh' (§11.9)
     # --- bookkeeping ---
