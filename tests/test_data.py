@@ -67,6 +67,17 @@ def test_batches_are_bgr_float32_in_range(dataset):
     assert sorted(_file_ids(photo)) == sorted(set(_file_ids(photo)))  # no duplicates in a batch
 
 
+def test_jpeg_and_grey_png_decode_like_cv2_imread(tmp_path, astronaut_rgb):
+    config = TrainConfig(patch_size=64, batch_size=2)
+    bgr = np.ascontiguousarray(astronaut_rgb[100:164, 200:264, ::-1])   # a real photo patch, BGR
+    cv2.imwrite(str(tmp_path / "photo.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    cv2.imwrite(str(tmp_path / "grey.png"), bgr[..., 1])
+    for name in ("photo.jpg", "grey.png"):
+        expected = cv2.imread(str(tmp_path / name)).astype(np.float32) / 127.5 - 1   # the original loader
+        patch = wbc_data.load_patch(str(tmp_path / name), config, tf.constant([0, 0], tf.int64))
+        np.testing.assert_array_equal(patch.numpy(), expected, err_msg=name)
+
+
 def test_face_every_fifth_step_photo_and_cartoon_same_domain(dataset):
     data = wbc_data.scan_training_data(dataset, TINY)
     batches = list(wbc_data.make_train_dataset(data, TINY).take(12))
