@@ -134,6 +134,7 @@ class WhiteBoxGAN(keras.Model):
         self.loss_trackers = [keras.metrics.Mean(name=name) for name in METRIC_NAMES]
         self.g_optimizer = None
         self.d_optimizer = None
+        self.built = True  # the sub-models are built functional models; lets save_weights work
 
     # --- keras.Model plumbing ----------------------------------------------------------------
 
@@ -371,6 +372,7 @@ class GeneratorPretrainer(keras.Model):
         _check_config(self.config)
         self.generator = generator
         self.recon_tracker = keras.metrics.Mean(name="recon_loss")
+        self.built = True
 
     def compile(self, optimizer=None, **kwargs):
         """Adam(lr, β1, β2, ε) from the config unless ``optimizer`` is given; built immediately."""
