@@ -186,6 +186,15 @@ def test_no_readable_checkpoint_is_a_clear_error(crashed, tmp_path):
         trainer.restore_latest()
 
 
+def test_changed_network_size_is_a_clear_error_and_keeps_config_json(crashed, tmp_path):
+    run = copy_run(crashed, tmp_path)
+    before = (run / "config.json").read_bytes()
+    wider = dataclasses.replace(TINY, channels=16)
+    with pytest.raises(CheckpointError, match=r"(?s)network size.*train-2: ValueError: .*incompatible"):
+        Trainer(wider, options(crashed["data"], run)).run()
+    assert (run / "config.json").read_bytes() == before
+
+
 def test_kill_9_mid_run_then_resume(crashed, tmp_path):
     run = tmp_path / "run"
     flags = ["--patch-size", "32", "--batch-size", "2", "--channels", "8", "--disc-channels", "8",

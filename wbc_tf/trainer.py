@@ -555,9 +555,9 @@ class Trainer:
         """Run (or resume) the phases the options ask for. Returns ``(phase, step)`` at the end."""
         if self.strategy is None:
             self.prepare()
-        self._start_run_folder()
-        keras.utils.set_random_seed(self.config.seed)
+        keras.utils.set_random_seed(self.config.seed)         # before any model is built
         restored = self.restore_latest() if self.options.resume else None
+        self._start_run_folder()                              # after restoring: a failed resume writes nothing
         phase, step = restored if restored else (None, 0)
         if self.options.init_weights is not None and phase == TRAIN:
             log.warning("resuming adversarial training; --init-weights is ignored")
