@@ -125,10 +125,12 @@ def make_photos(folder, n, height=1080, width=1920):
 def bench_folder(cartoonizer, n, rounds):
     """Per-image wall time of the CLI, a sequential loop and the model alone on the same n photos.
 
-    The three are interleaved ``rounds`` times (the machine may be shared); medians per method,
-    and the median over rounds of the CLI / model-only ratio.
+    The three are interleaved ``rounds`` times (the machine may be shared); per method the wall
+    and process-CPU seconds per image of every round, their medians and minima, and the CLI /
+    model-only ratio per round (its median and its value in the least-disturbed round).
     """
     times = {"cli": [], "sequential": [], "model_only": []}
+    cpu = {"cli": [], "sequential": [], "model_only": []}
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
         src = os.path.join(tmp, "in")
@@ -136,48 +138,58 @@ def bench_folder(cartoonizer, n, rounds):
         paths = make_photos(src, n)
         inputs = [cartoonizer.preprocess(read_image(p)[0])[0] for p in paths]  # (1, 720, 1280, 3)
         cli.main([paths[0], "-o", os.path.join(tmp, "warm"), "-q"])  # build/trace outside the timing
-        for r in range(rounds):
-            start = time.perf_counter()
-            code = cli.main([src, "-o", os.path.join(tmp, f"cli{r}"), "-q"])
-            times["cli"].append((time.perf_counter() - start) / n)
-            assert code == 0
-
-            start = time.perf_counter()
+        def sequential(r):
             os.makedirs(os.path.join(tmp, f"seq{r}"))
             for p in paths:
                 out = cartoonizer.cartoonize_bgr(read_image(p)[0])
                 write_image(os.path.join(tmp, f"seq{r}", os.path.basename(p)[:-4] + ".png"), out)
-            times["sequential"].append((time.perf_counter() - start) / n)
 
-            start = time.perf_counter()
+        def model_only(r):
             for x in inputs:
                 cartoonizer.run_network(x)
-            times["model_only"].append((time.perf_counter() - start) / n)
+
+        def run_cli(r):
+            assert cli.main([src, "-o", os.path.join(tmp, f"cli{r}"), "-q"]) == 0
+
+        for r in range(rounds):
+            for name, fn in (("cli", run_cli), ("sequential", sequential), ("model_only", model_only)):
+                wall, cpu_start = time.perf_counter(), time.process_time()
+                fn(r)
+                times[name].append((time.perf_counter() - wall) / n)
+                cpu[name].append((time.process_time() - cpu_start) / n)
             ratios.append(times["cli"][-1] / times["model_only"][-1])
     result = {"images": n, "rounds": rounds, "input_size": [1080, 1920], "network_size": list(inputs[0].shape[1:3])}
     for k, v in times.items():
         result[f"{k}_per_image_s"] = v
+        result[f"{k}_cpu_per_image_s"] = cpu[k]
         result[f"{k}_median_s"] = statistics.median(v)
+        result[f"{k}_min_s"] = min(v)
+    result["cli_over_model_per_round"] = ratios
     result["cli_over_model"] = statistics.median(ratios)
+    best = min(range(rounds), key=lambda i: times["model_only"][i])  # the least-disturbed round
+    result["cli_over_model_quietest_round"] = ratios[best]
+    result["sequential_over_model_quietest_round"] = times["sequential"][best] / times["model_only"][best]
     return result
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=9, help="interleaved repetitions per path (default 9)")
-    parser.add_argument("--images", type=int, default=8, help="photos for the folder benchmark (default 8)")
-    parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds of the folder benchmark")
+    parser.add_argument("--images", type=int, default=8, help="photos for the folder benchmark (default 8; 0 skips it)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the folder benchmark")
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--width", type=int, default=1280)
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
 
+    load_before = os.getloadavg()[0]
     cartoonizer = cli.load_cartoonizer(None, InferenceConfig())
     net = bench_network(cartoonizer, args.height, args.width, args.reps)
-    folder = bench_folder(cartoonizer, args.images, args.rounds)
+    folder = bench_folder(cartoonizer, args.images, args.rounds) if args.images else None
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__,
-                    "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads()},
+                    "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
+                    "load_average_before": load_before, "load_average_after": os.getloadavg()[0]},
         "network": net, "folder": folder,
     }
 
@@ -193,12 +205,20 @@ def main(argv=None):
     print(f"  outputs bit-identical: {net['bit_identical_outputs']}; "
           f"{net['gflop_per_image']:.1f} GFLOP per image ({MAC_PER_PIXEL:,} MAC/pixel x 2)")
     print(f"  load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    print(f"folder: {folder['images']} JPEGs 1080x1920 -> 720x1280 PNG, {folder['rounds']} interleaved rounds, medians:")
-    print(f"  wbc-cartoonize    {folder['cli_median_s'] * 1e3:8.1f} ms/image "
-          f"({folder['cli_over_model']:.3f} x model only)")
-    print(f"  sequential loop   {folder['sequential_median_s'] * 1e3:8.1f} ms/image "
-          f"(read, cartoonize_bgr, write one after the other)")
-    print(f"  model only        {folder['model_only_median_s'] * 1e3:8.1f} ms/image")
+    if folder is None:
+        return _finish(args, result, net)
+    print(f"folder: {folder['images']} JPEGs 1080x1920 -> 720x1280 PNG, {folder['rounds']} interleaved rounds; "
+          f"ms/image median / best:")
+    for name, label in (("cli", "wbc-cartoonize "), ("sequential", "sequential loop"), ("model_only", "model only     ")):
+        print(f"  {label} {folder[name + '_median_s'] * 1e3:8.1f} / {folder[name + '_min_s'] * 1e3:8.1f}")
+    print(f"  wbc-cartoonize / model only: median over rounds {folder['cli_over_model']:.3f}, "
+          f"quietest round {folder['cli_over_model_quietest_round']:.3f} "
+          f"(sequential loop: {folder['sequential_over_model_quietest_round']:.3f})")
+    print(f"  load average at the end: {os.getloadavg()[0]:.2f}")
+    return _finish(args, result, net)
+
+
+def _finish(args, result, net):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
