@@ -75,7 +75,8 @@ def test_defaults_are_the_dataclass_defaults():
         assert parser.get_default(field.name) == field.default, field.name
     args = parser.parse_args(["--data", "d", "--batch-size", "8", "--random-flip", "--no-resume",
                               "--init-weights", "--learning-rate", "1e-4", "--phase", "train"])
-    assert dataclass_from_args(TrainConfig, args) == TrainConfig(batch_size=8, random_flip=True, learning_rate=1e-4)
+    expected = TrainConfig(batch_size=8, random_flip=True, learning_rate=1e-4)
+    assert dataclass_from_args(TrainConfig, args) == expected
     assert dataclass_from_args(RunOptions, args) == RunOptions(data="d", resume=False, init_weights=RELEASE,
                                                                phase="train")
     assert parser.parse_args(["--data", "d", "--init-weights", "g.npz"]).init_weights == "g.npz"
@@ -92,7 +93,8 @@ def test_help_explains_every_flag(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    assert "--train-steps" in out and "examples:" in out and "wbc-train --data dataset --output-dir runs/exp1" in out
+    assert "--train-steps" in out and "examples:" in out
+    assert "wbc-train --data dataset --output-dir runs/exp1" in out
 
 
 def test_train_py_shim_runs_the_cli(monkeypatch, capsys):

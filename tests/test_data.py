@@ -109,6 +109,23 @@ def test_sampling_varies_across_steps_and_seeds(dataset):
     assert picks != picks_1
 
 
+def test_domains_of_different_sizes_and_another_face_every(tmp_path):
+    root = write_dataset(tmp_path / "d", files_per_folder=3)
+    for i in range(3, 9):                                  # photo_scenery: 9 files, photo_face: 3
+        image = np.empty((40, 48, 3), np.uint8)
+        image[:] = (FOLDER_BLUE["photo_scenery"], 20 + 10 * i, 200)
+        cv2.imwrite(os.path.join(root, "photo_scenery", f"{i:03d}.png"), image)
+    config = TrainConfig(patch_size=32, batch_size=3, face_every=3)
+    data = wbc_data.scan_training_data(root, config)
+    seen = {"photo_face": set(), "photo_scenery": set()}
+    for t, (photo, cartoon) in enumerate(wbc_data.make_train_dataset(data, config).take(30)):
+        (folder,) = set(_folders(photo))
+        assert folder == ("photo_face" if t % 3 == 0 else "photo_scenery")
+        assert len(set(_file_ids(photo))) == 3
+        seen[folder] |= set(_file_ids(photo))
+    assert seen == {"photo_face": {0, 1, 2}, "photo_scenery": set(range(9))}
+
+
 def test_pretrain_dataset_reads_photo_folders_only(tmp_path):
     root = write_dataset(tmp_path / "d")
     for name in ("cartoon_face", "cartoon_scenery"):

@@ -26,7 +26,7 @@ from wbc_tf import trainer as wbc_trainer
 from wbc_tf.config import TrainConfig
 from wbc_tf.generator import build_generator
 from wbc_tf.vgg import build_vgg, vgg_to_dict
-from wbc_tf.trainer import PRETRAIN, TRAIN, CheckpointError, RunOptions, Trainer
+from wbc_tf.trainer import PRETRAIN, RELEASE, TRAIN, CheckpointError, RunOptions, Trainer
 from wbc_tf.weights import WeightConversionError, load_generator_weights
 
 TINY = TrainConfig(patch_size=32, batch_size=2, channels=8, disc_channels=8, superpixel_segments=16,
@@ -105,7 +105,8 @@ def test_crashed_run_left_a_consistent_folder(crashed):
     run = crashed["run"]
     state = tf.train.get_checkpoint_state(str(run / "checkpoints"))
     assert os.path.basename(state.model_checkpoint_path) == "train-2"
-    assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == ["pretrain-2", "train-0", "train-2"]
+    listed = [os.path.basename(p) for p in state.all_model_checkpoint_paths]
+    assert listed == ["pretrain-2", "train-0", "train-2"]
     for name in ("config.json", "pretrain_generator.weights.h5", "pretrain_generator.npz",
                  "generator.weights.h5", "generator.npz"):
         assert (run / name).is_file(), name
@@ -214,7 +215,8 @@ def test_kill_9_mid_run_then_resume(crashed, tmp_path):
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline and child.poll() is None:
                 state = tf.train.get_checkpoint_state(str(run / "checkpoints"))
-                if state and os.path.basename(state.model_checkpoint_path) in ("train-3", "train-4", "train-5"):
+                latest = os.path.basename(state.model_checkpoint_path) if state else ""
+                if latest in ("train-3", "train-4", "train-5"):
                     break
                 time.sleep(0.05)
             assert child.poll() is None, log_path.read_text()[-3000:]
@@ -226,7 +228,8 @@ def test_kill_9_mid_run_then_resume(crashed, tmp_path):
     assert os.path.basename(latest).startswith("train-") and step >= 3
 
     # The child may have completed one more save between our last look and the kill.
-    config = dataclasses.replace(TINY, save_every=1, sample_every=1000, keep_checkpoints=3, train_steps=step + 2)
+    config = dataclasses.replace(TINY, save_every=1, sample_every=1000, keep_checkpoints=3,
+                                 train_steps=step + 2)
     trainer = Trainer(config, options(crashed["data"], run, phase="train")).prepare()
     phase, restored = trainer.restore_latest()
     assert phase == TRAIN and restored in (step, step + 1)
@@ -248,14 +251,17 @@ def test_init_weights_start_phase_2_and_skip_pre_training(crashed, tmp_path):
     weights = str(crashed["run"] / "pretrain_generator.weights.h5")
     run = tmp_path / "run"
     config = dataclasses.replace(TINY, train_steps=0)
-    assert Trainer(config, options(crashed["data"], run, phase="train", init_weights=weights)).run() == (TRAIN, 0)
-    assert sorted(os.path.basename(p) for p in glob.glob(str(run / "checkpoints" / "*.index"))) == ["train-0.index"]
+    trainer = Trainer(config, options(crashed["data"], run, phase="train", init_weights=weights))
+    assert trainer.run() == (TRAIN, 0)
+    assert sorted(os.listdir(run / "checkpoints")) == [
+        "checkpoint", "train-0.data-00000-of-00001", "train-0.index"]                # no pre-training
     expected = load_generator_weights(build_generator(8), weights)
     exported = load_generator_weights(build_generator(8), str(run / "generator.npz"))
     for a, b in zip(expected.weights, exported.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     with pytest.raises(WeightConversionError):    # the released model has 32 channels, not 8
-        Trainer(config, options(crashed["data"], tmp_path / "run2", phase="train", init_weights="release")).run()
+        release = options(crashed["data"], tmp_path / "run2", phase="train", init_weights=RELEASE)
+        Trainer(config, release).run()
 
 
 def test_vgg_weights_fail_early_and_clearly(crashed, tmp_path, monkeypatch):
@@ -276,7 +282,7 @@ def test_vgg_weights_fail_early_and_clearly(crashed, tmp_path, monkeypatch):
     assert Trainer(TINY, dataclasses.replace(imagenet, phase="pretrain")).prepare()  # phase 1 needs no VGG
 
 
-def test_no_resume_sets_old_run_aside_and_missing_tensorboard_is_not_fatal(crashed, tmp_path, monkeypatch, caplog):
+def test_no_resume_moves_old_run_aside_and_tensorboard_is_optional(crashed, tmp_path, monkeypatch, caplog):
     run = copy_run(crashed, tmp_path)
     real_find_spec = wbc_trainer.importlib.util.find_spec
     monkeypatch.setattr(wbc_trainer.importlib.util, "find_spec",

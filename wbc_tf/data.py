@@ -144,7 +144,7 @@ def _decode_rgb(path):
 def _scan_folder(folder):
     """Decode every file once; return an `ImageFolder` with the readable ones and their sizes."""
     files = _list_files(folder)
-    ds = tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.string) if files else tf.zeros([0], tf.string))
+    ds = tf.data.Dataset.from_tensor_slices(tf.constant(files, tf.string, shape=[len(files)]))
     ds = ds.map(lambda p: (p, tf.shape(_decode_rgb(p))[:2]),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     ds = ds.ignore_errors()

@@ -70,7 +70,6 @@ import wbc_tf
 from wbc_tf import data as wbc_data
 from wbc_tf.gan import GeneratorPretrainer, build_white_box_gan
 from wbc_tf.generator import build_generator
-from wbc_tf.guided_filter import guided_filter
 from wbc_tf.image_io import write_image
 from wbc_tf.weights import load_generator_weights, save_npz
 
@@ -229,7 +228,8 @@ def describe_vgg(spec):
         cache = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models",
                              KERAS_NOTOP_FILE)
         found = os.path.isfile(cache)
-        return f"VGG19: ImageNet weights, {'cached at ' + cache if found else 'not cached: would download ' + KERAS_NOTOP_FILE}"
+        where = f"cached at {cache}" if found else f"not cached: would download {KERAS_NOTOP_FILE}"
+        return f"VGG19: ImageNet weights, {where}"
     return f"VGG19: {spec} ({'found' if os.path.isfile(spec) else 'MISSING'})"
 
 
@@ -294,7 +294,8 @@ class Trainer:
         if c.face_every < 1 or c.save_every < 1 or c.sample_every < 1 or c.keep_checkpoints < 1:
             raise ValueError("face_every, save_every, sample_every and keep_checkpoints must be >= 1")
         o = self.options
-        has_checkpoints = o.resume and os.path.isdir(self.ckpt_dir) and bool(checkpoint_candidates(self.ckpt_dir))
+        has_checkpoints = (o.resume and os.path.isdir(self.ckpt_dir)
+                           and bool(checkpoint_candidates(self.ckpt_dir)))
         if o.phase == "train" and o.init_weights is None and not has_checkpoints:
             raise CheckpointError(
                 "--phase train needs a pre-trained generator: a run folder (--output-dir) with "
@@ -412,7 +413,8 @@ class Trainer:
                 ckpt.save_counter  # noqa: B018  create it, so that assert_consumed can match it
                 ckpt.read(prefix).assert_consumed()
             except Exception as e:  # DataLoss / OutOfRange / NotFound / mismatched shapes: try older
-                failures.append(f"{os.path.basename(prefix)}: {type(e).__name__}: {str(e).splitlines()[0][:300]}")
+                reason = str(e).splitlines()[0][:300] if str(e) else ""
+                failures.append(f"{os.path.basename(prefix)}: {type(e).__name__}: {reason}")
                 continue
             if failures:
                 log.warning("restored %s after skipping unreadable checkpoint(s):\n  %s",
@@ -425,7 +427,8 @@ class Trainer:
         if failures:
             raise CheckpointError(
                 f"no checkpoint in {self.ckpt_dir} can be restored (did the network size in the config "
-                f"change? compare with config.json; or start over with --no-resume):\n  " + "\n  ".join(failures))
+                f"change? compare with config.json; or start over with --no-resume):\n  "
+                + "\n  ".join(failures))
         return None
 
     def describe(self):
@@ -513,7 +516,8 @@ class Trainer:
                 model.reset_metrics()                      # per-step values, not running means
                 values = {k: float(v) for k, v in step_fn(batch).items()}
                 self.step.assign(t + 1)
-                values["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))  # mirrored too
+                # convert_to_numpy also reads a MirroredVariable (float() does not)
+                values["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
                 logger.scalars(values, t)                  # TB step = 0-based iteration, like add_summary
                 bar.set_postfix({k: f"{values[k]:.4g}" for k in ("g_loss_total", "d_loss_total", "recon_loss")
                                  if k in values}, refresh=False)
@@ -535,7 +539,8 @@ class Trainer:
         if o.init_weights is not None:
             source = None if o.init_weights == RELEASE else o.init_weights
             load_generator_weights(self.generator, source)
-            log.info("adversarial training starts from %s", "the released weights" if source is None else source)
+            log.info("adversarial training starts from %s",
+                     "the released weights" if source is None else source)
         elif restored_phase == PRETRAIN:
             if restored_step < self.config.pretrain_steps:
                 log.warning("pre-training stopped at step %d of %d; adversarial training starts from it",
@@ -545,7 +550,8 @@ class Trainer:
                 "--phase train needs a pre-trained generator: a run folder with pre-training checkpoints, "
                 "or --init-weights [PATH] (no PATH: the released weights)")
         else:
-            log.warning("pretrain_steps=0 and no --init-weights: adversarial training starts from a random generator")
+            log.warning("pretrain_steps=0 and no --init-weights: "
+                        "adversarial training starts from a random generator")
         self._build_gan()
         self.phase.assign(TRAIN)
         self.step.assign(0)
@@ -557,7 +563,7 @@ class Trainer:
             self.prepare()
         keras.utils.set_random_seed(self.config.seed)         # before any model is built
         restored = self.restore_latest() if self.options.resume else None
-        self._start_run_folder()                              # after restoring: a failed resume writes nothing
+        self._start_run_folder()                              # after it: a failed resume writes nothing
         phase, step = restored if restored else (None, 0)
         if self.options.init_weights is not None and phase == TRAIN:
             log.warning("resuming adversarial training; --init-weights is ignored")

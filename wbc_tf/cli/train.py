@@ -66,12 +66,11 @@ def build_parser():
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved config, the data summary and the plan; write nothing")
     from wbc_tf.gan import OUTPUT_ACTIVATIONS, SN_UPDATES
-    add_dataclass_arguments(parser, TrainConfig, title="training configuration (TrainConfig; "
-                                                       "defaults are the original code's)", overrides={
-        "superpixel_colouring": {"choices": ["mean", "adaptive"]},
-        "sn_update": {"choices": list(SN_UPDATES)},
-        "output_activation": {"choices": list(OUTPUT_ACTIVATIONS)},
-    })
+    choices = {"superpixel_colouring": {"choices": ["mean", "adaptive"]},
+               "sn_update": {"choices": list(SN_UPDATES)},
+               "output_activation": {"choices": list(OUTPUT_ACTIVATIONS)}}
+    add_dataclass_arguments(parser, TrainConfig, overrides=choices,
+                            title="training configuration (TrainConfig; defaults are the original code's)")
     return parser
 
 
@@ -109,7 +108,8 @@ def main(argv=None):
         print("wbc-train: interrupted; run the same command again to resume from the last checkpoint",
               file=sys.stderr)
         return 130
-    print(f"done: {('pre-training', 'adversarial training')[phase]} at step {step}; run folder {options.output_dir}")
+    finished = ("pre-training", "adversarial training")[phase]
+    print(f"done: {finished} at step {step}; run folder {options.output_dir}")
     return 0
 
 
