@@ -158,7 +158,8 @@ def bench_folder(cartoonizer, n, rounds):
                 times[name].append((time.perf_counter() - wall) / n)
                 cpu[name].append((time.process_time() - cpu_start) / n)
             ratios.append(times["cli"][-1] / times["model_only"][-1])
-    result = {"images": n, "rounds": rounds, "input_size": [1080, 1920], "network_size": list(inputs[0].shape[1:3])}
+    result = {"images": n, "rounds": rounds, "input_size": [1080, 1920],
+              "network_size": list(inputs[0].shape[1:3])}
     for k, v in times.items():
         result[f"{k}_per_image_s"] = v
         result[f"{k}_cpu_per_image_s"] = cpu[k]
@@ -175,7 +176,8 @@ def bench_folder(cartoonizer, n, rounds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=9, help="interleaved repetitions per path (default 9)")
-    parser.add_argument("--images", type=int, default=8, help="photos for the folder benchmark (default 8; 0 skips it)")
+    parser.add_argument("--images", type=int, default=8,
+                        help="photos for the folder benchmark (default 8; 0 skips it)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the folder benchmark")
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--width", type=int, default=1280)
@@ -194,7 +196,8 @@ def main(argv=None):
     }
 
     h, w = net["size"]
-    print(f"network {h}x{w} (generator + guided filter), {args.reps} interleaved reps; wall time median / best:")
+    print(f"network {h}x{w} (generator + guided filter), {args.reps} interleaved reps; "
+          f"wall time median / best:")
     for name in ("keras", "raw"):
         label = "keras path" if name == "keras" else "raw tf.nn "
         print(f"  {label} {net[name + '_median_s'] * 1e3:8.1f} / {net[name + '_min_s'] * 1e3:8.1f} ms   "
@@ -207,9 +210,12 @@ def main(argv=None):
     print(f"  load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     if folder is None:
         return _finish(args, result, net)
-    print(f"folder: {folder['images']} JPEGs 1080x1920 -> 720x1280 PNG, {folder['rounds']} interleaved rounds; "
+    print(f"folder: {folder['images']} JPEGs 1080x1920 -> 720x1280 PNG, "
+          f"{folder['rounds']} interleaved rounds; "
           f"ms/image median / best:")
-    for name, label in (("cli", "wbc-cartoonize "), ("sequential", "sequential loop"), ("model_only", "model only     ")):
+    labels = (("cli", "wbc-cartoonize "), ("sequential", "sequential loop"),
+              ("model_only", "model only     "))
+    for name, label in labels:
         print(f"  {label} {folder[name + '_median_s'] * 1e3:8.1f} / {folder[name + '_min_s'] * 1e3:8.1f}")
     print(f"  wbc-cartoonize / model only: median over rounds {folder['cli_over_model']:.3f}, "
           f"quietest round {folder['cli_over_model_quietest_round']:.3f} "

@@ -52,7 +52,8 @@ def main(argv=None):
     figure = make_figure(getattr(data, args.photo)(), Cartoonizer.from_pretrained())
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     cv2.imwrite(args.out, figure[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, args.quality])
-    print(f"wrote {args.out}: {figure.shape[1]}x{figure.shape[0]}, {os.path.getsize(args.out) / 1024:.0f} KiB")
+    size_kib = os.path.getsize(args.out) / 1024
+    print(f"wrote {args.out}: {figure.shape[1]}x{figure.shape[0]}, {size_kib:.0f} KiB")
     return 0
 
 

@@ -99,7 +99,8 @@ def test_exif_orientation_applied_like_imread(tmp_path, rng):
         exif[0x0112] = k
         im.save(tmp_path / f"o{k}.png", exif=exif.tobytes())
         bgr, alpha = read_image(tmp_path / f"o{k}.png", keep_alpha=True)
-        np.testing.assert_array_equal(bgr[..., ::-1], apply_orientation(rgba[..., :3], k), err_msg=f"orientation {k}")
+        np.testing.assert_array_equal(bgr[..., ::-1], apply_orientation(rgba[..., :3], k),
+                                      err_msg=f"orientation {k}")
         np.testing.assert_array_equal(alpha, apply_orientation(rgba[..., 3], k), err_msg=f"orientation {k}")
 
 
@@ -124,7 +125,8 @@ def test_folder_with_bad_files(photos, tmp_path, capsys, cartoonizer):
     written = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
     assert written == ["astro.png", "grey.png", "sub/coffee.png"]
     # Numbers, not only names: the file equals the Python API on the same decoded input.
-    np.testing.assert_array_equal(_imread(out / "astro.png"), cartoonizer.cartoonize_bgr(_imread(photos / "astro.png")))
+    expected = cartoonizer.cartoonize_bgr(_imread(photos / "astro.png"))
+    np.testing.assert_array_equal(_imread(out / "astro.png"), expected)
     coffee = _imread(out / "sub" / "coffee.png")
     assert coffee.shape == (96, 128, 3)
     np.testing.assert_array_equal(coffee, cartoonizer.cartoonize_bgr(_imread(photos / "sub" / "coffee.jpg")))
@@ -160,7 +162,8 @@ def test_format_jpg_and_quality(photos, tmp_path, capsys, cartoonizer):
     exact = cartoonizer.cartoonize_bgr(_imread(photos / "astro.png")).astype(float)
     mse = np.mean((_imread(tmp_path / "astro.jpg").astype(float) - exact) ** 2)
     assert 10 * np.log10(255 ** 2 / mse) > 30  # PSNR in dB of the JPEG vs the exact result
-    code, _ = _run(capsys, photos / "astro.png", "-o", tmp_path / "q30", "--format", "jpg", "--jpg-quality", "30")
+    code, _ = _run(capsys, photos / "astro.png", "-o", tmp_path / "q30", "--format", "jpg",
+                   "--jpg-quality", "30")
     assert code == 0 and (tmp_path / "q30" / "astro.jpg").stat().st_size < 0.6 * len(data)
 
 
@@ -179,13 +182,15 @@ def test_keep_alpha_exif_and_non_ascii(tmp_path, capsys, cartoonizer, coffee_rgb
     logo = _imread(tmp_path / "out" / "logo.png", cv2.IMREAD_UNCHANGED)
     assert logo.shape == (96, 120, 4)
     np.testing.assert_array_equal(logo[..., 3], alpha[:96])
-    np.testing.assert_array_equal(logo[..., :3], cartoonizer.cartoonize_bgr(np.ascontiguousarray(rgb[..., ::-1])))
+    expected = cartoonizer.cartoonize_bgr(np.ascontiguousarray(rgb[..., ::-1]))
+    np.testing.assert_array_equal(logo[..., :3], expected)
     assert _imread(tmp_path / "out" / "rotated.png").shape == (104, 64, 3)  # EXIF 6: 64x104 -> 104x64
     assert _imread(tmp_path / "out" / "фото 猫.png").shape == (72, 80, 3)
 
 
 def test_pipeline_flags_reach_the_model(photos, tmp_path, capsys, cartoonizer):
-    code, _ = _run(capsys, photos / "sub" / "coffee.jpg", "-o", tmp_path, "--fit", "pad", "--rounding", "round")
+    code, _ = _run(capsys, photos / "sub" / "coffee.jpg", "-o", tmp_path,
+                   "--fit", "pad", "--rounding", "round")
     assert code == 0
     assert _imread(tmp_path / "coffee.png").shape == (103, 130, 3)  # exact input size
     with pytest.raises(SystemExit) as e:
@@ -216,7 +221,8 @@ def test_help_via_python_m():
                           timeout=120, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert proc.returncode == 0, proc.stderr
     for flag in ("--output-dir", "--recursive", "--format", "--jpg-quality", "--weights", "--overwrite",
-                 "--keep-alpha", "--short-side", "--max-size", "--fit", "--rounding", "--gf-eps", "examples:"):
+                 "--keep-alpha", "--short-side", "--max-size", "--fit", "--rounding", "--gf-eps",
+                 "examples:"):
         assert flag in proc.stdout, flag
 
 
@@ -227,7 +233,8 @@ def test_dataclass_arguments_round_trip():
     add_dataclass_arguments(parser, InferenceConfig)
     assert dataclass_from_args(InferenceConfig, parser.parse_args([])) == InferenceConfig()
     ns = parser.parse_args(["--short-side", "0", "--max-size", "1024", "--gf-eps", "0.01"])
-    assert dataclass_from_args(InferenceConfig, ns) == InferenceConfig(short_side=0, max_size=1024, gf_eps=0.01)
+    expected = InferenceConfig(short_side=0, max_size=1024, gf_eps=0.01)
+    assert dataclass_from_args(InferenceConfig, ns) == expected
     assert "Shorter image side" in parser.format_help()
 
     train = argparse.ArgumentParser()

@@ -45,7 +45,8 @@ def cartoonize_video(source, target, cartoonizer, on_frame=None):
     tmp = os.path.join(folder, f".{name}.{os.getpid()}.part.mp4")
     writer, count = None, 0
     try:
-        with concurrent.futures.ThreadPoolExecutor(1) as reader, concurrent.futures.ThreadPoolExecutor(1) as out:
+        pool = concurrent.futures.ThreadPoolExecutor
+        with pool(1) as reader, pool(1) as out:  # decode ahead / encode behind, in order
             frame = reader.submit(capture.read)
             pending_write = None
             while True:

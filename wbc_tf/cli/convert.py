@@ -92,7 +92,8 @@ def build_parser():
         prog=PROG, description="Convert White-box Cartoonization generator weights between formats.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", metavar="SRC",
-                        help=f"TF1 checkpoint folder/prefix, .npz, .weights.h5, or '{BUNDLED}' (release weights)")
+                        help=f"TF1 checkpoint folder/prefix, .npz, .weights.h5, "
+                             f"or '{BUNDLED}' (release weights)")
     parser.add_argument("destination", metavar="DST",
                         help="*.npz, *.weights.h5, or a folder for a TF1 checkpoint (created if missing)")
     parser.add_argument("--name", default="model",
@@ -110,7 +111,8 @@ def main(argv=None):
     except (WeightConversionError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
-    print(f"{PROG}: wrote {written} ({kind_of(args.destination)}), verified by reading it back", file=sys.stderr)
+    print(f"{PROG}: wrote {written} ({kind_of(args.destination)}), verified by reading it back",
+          file=sys.stderr)
     return 0
 
 
