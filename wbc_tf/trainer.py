@@ -307,15 +307,9 @@ class Trainer:
         if c.batch_size % replicas:
             raise ValueError(f"batch_size {c.batch_size} is the global batch; it must be divisible by "
                              f"the {replicas} replicas of the {o.strategy} strategy")
-        if self.runs_adversarial and not self._adversarial_done_on_disk():
-            self._vgg = resolve_vgg_weights(self.options.vgg_weights)
+        if self.runs_adversarial:
+            self._vgg = resolve_vgg_weights(o.vgg_weights)
         return self
-
-    def _adversarial_done_on_disk(self):
-        state = tf.train.get_checkpoint_state(self.ckpt_dir) if self.options.resume else None
-        if state is None or not os.path.basename(state.model_checkpoint_path).startswith("train-"):
-            return False
-        return int(state.model_checkpoint_path.rsplit("-", 1)[1]) >= self.config.train_steps
 
     def _build_generator(self):
         if self.generator is None:
@@ -332,7 +326,7 @@ class Trainer:
 
     def _build_gan(self):
         if self.gan is None:
-            if self.options.vgg_weights != RANDOM_VGG and self._vgg is None:
+            if self.options.vgg_weights != RANDOM_VGG and self._vgg is None:  # a --phase pretrain resume
                 self._vgg = resolve_vgg_weights(self.options.vgg_weights)
             with self.strategy.scope():
                 self.gan = build_white_box_gan(self.config, vgg_weights=self._vgg,
@@ -510,7 +504,6 @@ class Trainer:
         self._sample_photos = None
         bar = tqdm(total=total, initial=start, desc=PHASE_NAMES[phase], unit="step",
                    dynamic_ncols=True, disable=not self.options.progress)
-        t = start
         try:
             for t, batch in zip(range(start, total), dataset):
                 model.reset_metrics()                      # per-step values, not running means
