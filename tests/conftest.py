@@ -38,3 +38,21 @@ def coffee_rgb():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(autouse=True)
+def _reset_wbc_tf_logger():
+    """CLI ``main()`` calls (also inside module-scoped fixtures) give the ``wbc_tf`` logger its own
+    handler and turn propagation off; reset it around every test so ``caplog`` sees records
+    whatever the test order."""
+    import logging
+    logger = logging.getLogger("wbc_tf")
+
+    def reset():
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+
+    reset()
+    yield
+    reset()

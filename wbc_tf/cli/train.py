@@ -74,14 +74,29 @@ def build_parser():
     return parser
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is *now* (not the stream at set-up time), so a handler
+    installed by one in-process ``main()`` call never writes to a closed or stale stream later."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
 def _configure_logging():
+    # No propagation: absl (imported by TensorFlow) puts a handler on the root logger, which
+    # would print every record a second time in its own format.
     logger = logging.getLogger("wbc_tf")
-    if not logger.handlers:
-        handler = logging.StreamHandler()
+    if not any(isinstance(h, _CurrentStderrHandler) for h in logger.handlers):
+        handler = _CurrentStderrHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
-        logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
 
 
 def main(argv=None):
