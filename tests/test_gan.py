@@ -232,9 +232,9 @@ def test_tf1_dict_round_trip_and_strictness(reference_setup):
     # TF1 optimizer bookkeeping is skipped; everything else must match exactly
     extra = {"generator/Conv/weights/Adam": np.zeros(1), "beta1_power": np.zeros(()), "global_step": 0}
     gan.load_tf1_dict({**weights, **extra})
-    with pytest.raises(WeightConversionError, match="missing: disc_gray/conv0_2/u"):
+    with pytest.raises(WeightConversionError, match="missing in checkpoint: disc_gray/conv0_2/u"):
         gan.load_tf1_dict({k: v for k, v in weights.items() if k != "disc_gray/conv0_2/u"})
-    with pytest.raises(WeightConversionError, match="unused: disc_edge/conv0_1/kernel"):
+    with pytest.raises(WeightConversionError, match="unused checkpoint tensors: disc_edge/conv0_1/kernel"):
         gan.load_tf1_dict({**weights, "disc_edge/conv0_1/kernel": np.zeros(1)})
     with pytest.raises(WeightConversionError, match="shape mismatch: generator/Conv_9/biases"):
         gan.load_tf1_dict({**weights, "generator/Conv_9/biases": np.zeros(4, "float32")})

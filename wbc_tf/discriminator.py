@@ -14,10 +14,9 @@ Layer names follow the TF1 scopes (``conv0_1`` … ``conv2_2``, ``conv_out``), s
 """
 
 import keras
-import numpy as np
 
 from wbc_tf.spectral_norm import SpectralNormConv2D
-from wbc_tf.weights import WeightConversionError
+from wbc_tf.weights import WeightConversionError, assign_strict
 
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default used by the original
 
@@ -99,20 +98,5 @@ def assign_tf1_discriminator(model, tensors, scope=None):
         WeightConversionError: listing every missing, unused and mis-shaped tensor.
     """
     scope = scope or model.name
-    table = discriminator_name_table(model, scope)
     source = {k: v for k, v in tensors.items() if k.startswith(scope + "/")}
-    missing = sorted(set(table) - set(source))
-    unused = sorted(set(source) - set(table))
-    shapes = [f"{k}: checkpoint {tuple(np.shape(source[k]))} vs model {tuple(v.shape)}"
-              for k, v in table.items() if k in source and tuple(np.shape(source[k])) != tuple(v.shape)]
-    problems = []
-    if missing:
-        problems.append("missing in checkpoint: " + ", ".join(missing))
-    if unused:
-        problems.append("unused checkpoint tensors: " + ", ".join(unused))
-    if shapes:
-        problems.append("shape mismatch: " + "; ".join(shapes))
-    if problems:
-        raise WeightConversionError(f"{scope} weights do not match the model:\n  " + "\n  ".join(problems))
-    for name, var in table.items():
-        var.assign(np.asarray(source[name], dtype=var.dtype))
+    assign_strict(discriminator_name_table(model, scope), source, scope)

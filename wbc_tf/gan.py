@@ -21,7 +21,6 @@ The step is **not** XLA-compilable: the structure target comes from scikit-image
 """
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from wbc_tf import losses
@@ -33,7 +32,7 @@ from wbc_tf.guided_filter import guided_filter
 from wbc_tf.representations import (color_shift, sample_color_shift_weights, structure_representation,
                                     surface_representation)
 from wbc_tf.vgg import build_vgg, load_vgg_weights
-from wbc_tf.weights import WeightConversionError, generator_name_table
+from wbc_tf.weights import assign_strict, generator_name_table
 
 # The ten scalars the original writes to its summary every iteration (train.py), in its order.
 METRIC_NAMES = ("tv_loss", "photo_loss", "superpixel_loss", "recon_loss", "d_loss_gray", "g_loss_gray",
@@ -333,23 +332,8 @@ class WhiteBoxGAN(keras.Model):
         Raises:
             WeightConversionError: listing every missing, unused and mis-shaped tensor.
         """
-        table = self.tf1_name_table()
         source = {k: v for k, v in tensors.items() if not _is_tf1_optimizer_name(k)}
-        missing = sorted(set(table) - set(source))
-        unused = sorted(set(source) - set(table))
-        shapes = [f"{k}: source {np.shape(source[k])} vs model {tuple(v.shape)}"
-                  for k, v in table.items() if k in source and np.shape(source[k]) != tuple(v.shape)]
-        problems = []
-        if missing:
-            problems.append("missing: " + ", ".join(missing))
-        if unused:
-            problems.append("unused: " + ", ".join(unused))
-        if shapes:
-            problems.append("shape mismatch: " + "; ".join(shapes))
-        if problems:
-            raise WeightConversionError("GAN weights do not match the model:\n  " + "\n  ".join(problems))
-        for name, var in table.items():
-            var.assign(np.asarray(source[name], dtype=var.dtype))
+        assign_strict(self.tf1_name_table(), source, "GAN")
         return self
 
 

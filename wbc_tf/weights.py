@@ -114,17 +114,17 @@ def generator_to_tf1_dict(model):
     return {name: var.numpy() for name, var in generator_name_table(model).items()}
 
 
-def assign_tf1_dict(model, tensors, prefix="generator/"):
-    """Assign ``{tf1_name: array}`` to the generator, strictly.
+def assign_strict(table, source, what):
+    """Assign ``source[name]`` to ``table[name]`` for every name, or nothing at all.
 
-    Tensors outside ``prefix`` (e.g. ``disc_*`` or Adam slots in a full training checkpoint) are
-    ignored; inside it every name must be used exactly once with the right shape.
+    Args:
+        table: ``{tf1_name: variable}`` of the model (or models) being loaded.
+        source: ``{tf1_name: array}`` already restricted to the names that must match.
+        what: what is being loaded, for the error message (``"generator"``, ``"disc_blur"``, …).
 
     Raises:
         WeightConversionError: listing every missing, unused and mis-shaped tensor.
     """
-    table = generator_name_table(model)
-    source = {k: v for k, v in tensors.items() if k.startswith(prefix)}
     missing = sorted(set(table) - set(source))
     unused = sorted(set(source) - set(table))
     shapes = [f"{k}: checkpoint {tuple(np.shape(source[k]))} vs model {tuple(v.shape)}"
@@ -137,9 +137,22 @@ def assign_tf1_dict(model, tensors, prefix="generator/"):
     if shapes:
         problems.append("shape mismatch: " + "; ".join(shapes))
     if problems:
-        raise WeightConversionError("generator weights do not match the model:\n  " + "\n  ".join(problems))
+        raise WeightConversionError(f"{what} weights do not match the model:\n  " + "\n  ".join(problems))
     for name, var in table.items():
         var.assign(np.asarray(source[name], dtype=var.dtype))
+
+
+def assign_tf1_dict(model, tensors, prefix="generator/"):
+    """Assign ``{tf1_name: array}`` to the generator, strictly.
+
+    Tensors outside ``prefix`` (e.g. ``disc_*`` or Adam slots in a full training checkpoint) are
+    ignored; inside it every name must be used exactly once with the right shape.
+
+    Raises:
+        WeightConversionError: listing every missing, unused and mis-shaped tensor.
+    """
+    source = {k: v for k, v in tensors.items() if k.startswith(prefix)}
+    assign_strict(generator_name_table(model), source, "generator")
 
 
 def load_generator_weights(model, source=None):
