@@ -4,10 +4,7 @@
 Usage: ``python export_tflite.py --output-dir OUT [--weights W]``; ``--help`` lists every flag.
 """
 
-import os
 import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # hide TensorFlow's C++ start-up chatter
 
 from wbc_tf.cli.export import main
 

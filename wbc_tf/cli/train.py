@@ -11,16 +11,12 @@ dataclass default, and every `wbc_tf.trainer.RunOptions` field too (``--data``, 
     tensorboard --logdir runs/exp1/logs
 """
 
-import os
+import argparse
+import logging
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # keep TF's C++ INFO lines out of the progress bar
-
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-
-from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args  # noqa: E402
-from wbc_tf.config import TrainConfig  # noqa: E402
+from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
+from wbc_tf.config import TrainConfig
 
 EPILOG = """\
 examples:
