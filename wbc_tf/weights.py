@@ -25,13 +25,10 @@ from importlib import resources
 import numpy as np
 import tensorflow as tf
 
-# TF1 (slim) scope -> Keras layer path. slim names unscoped convs Conv, Conv_1, ... in creation
-# order; the residual blocks have explicit scopes (spec §2.1).
-_GENERATOR_LAYERS = (
-    ["Conv", "Conv_1", "Conv_2", "Conv_3", "Conv_4"]
-    + [f"block_{i}/conv{j}" for i in range(4) for j in (1, 2)]
-    + ["Conv_5", "Conv_6", "Conv_7", "Conv_8", "Conv_9"]
-)
+# TF1 (slim) scope = Keras layer path. slim names unscoped convs Conv, Conv_1, ... in creation
+# order; the residual blocks between them have explicit scopes block_i/conv1|conv2 (spec §2.1).
+_CONVS_BEFORE_BLOCKS = ("Conv", "Conv_1", "Conv_2", "Conv_3", "Conv_4")
+_CONVS_AFTER_BLOCKS = ("Conv_5", "Conv_6", "Conv_7", "Conv_8", "Conv_9")
 
 
 class WeightConversionError(ValueError):
@@ -47,8 +44,8 @@ def generator_name_table(model):
     by_path = {w.path: w for w in model.weights}
     blocks = sorted({p.split("/")[0] for p in by_path if p.startswith("block_")},
                     key=lambda s: int(s.split("_")[1]))
-    scopes = [s for s in _GENERATOR_LAYERS if not s.startswith("block_")]
-    scopes = scopes[:5] + [f"{b}/conv{j}" for b in blocks for j in (1, 2)] + scopes[5:]
+    scopes = (list(_CONVS_BEFORE_BLOCKS) + [f"{b}/conv{j}" for b in blocks for j in (1, 2)]
+              + list(_CONVS_AFTER_BLOCKS))
     table = {}
     for scope in scopes:
         for tf1_suffix, keras_suffix in (("weights", "kernel"), ("biases", "bias")):
