@@ -110,14 +110,18 @@ def slic_labels(image, n_segments=200, compactness=10.0, sigma=1.0):
         start_label=0, channel_axis=-1)
 
 
+def _segment_means(values, flat, n):
+    """(n, C) float64 means of the columns of ``values`` (H·W, C) per label of ``flat``; 0 if empty."""
+    counts = np.bincount(flat, minlength=n).astype(np.float64)
+    sums = np.stack([np.bincount(flat, values[:, c], minlength=n) for c in range(values.shape[1])], -1)
+    return sums / np.maximum(counts, 1)[:, None]
+
+
 def mean_colour(image, labels):
     """Paint segments with its per-channel mean: ``label2rgb(labels, image, kind='avg', bg_label=-1)``."""
     flat = labels.ravel()
-    n = int(flat.max()) + 1
-    counts = np.bincount(flat, minlength=n).astype(np.float64)
     pixels = image.reshape(-1, image.shape[-1]).astype(np.float64)
-    means = np.stack([np.bincount(flat, pixels[:, c], minlength=n) for c in range(pixels.shape[1])], -1)
-    means /= np.maximum(counts, 1)[:, None]
+    means = _segment_means(pixels, flat, int(flat.max()) + 1)
     return means[labels].astype(image.dtype)
 
 
@@ -130,17 +134,14 @@ def adaptive_colour(image, labels, gamma1=ADAPTIVE_GAMMA1, gamma2=ADAPTIVE_GAMMA
     """
     flat = labels.ravel()
     n = int(flat.max()) + 1
-    index = np.arange(n)
     pixels = image.reshape(-1, image.shape[-1]).astype(np.float64)   # (H·W, C)
-    counts = np.bincount(flat, minlength=n).astype(np.float64)
-    safe = np.maximum(counts, 1)[:, None]
-    channels = range(pixels.shape[1])
-    means = np.stack([np.bincount(flat, pixels[:, c], minlength=n) for c in channels], -1) / safe
-    sq = np.stack([np.bincount(flat, pixels[:, c] ** 2, minlength=n) for c in channels], -1) / safe
+    means = _segment_means(pixels, flat, n)                           # (n, C)
+    sq = _segment_means(pixels ** 2, flat, n)                         # (n, C) mean of squares
     pooled_mean = means.mean(axis=1)
     pooled_var = np.maximum(sq.mean(axis=1) - pooled_mean ** 2, 0.0)
     std = np.sqrt(pooled_var)                                 # (n,)
-    medians = np.stack([np.asarray(ndimage.median(pixels[:, c], flat, index)) for c in channels], -1)
+    medians = np.stack([np.asarray(ndimage.median(pixels[:, c], flat, np.arange(n)))
+                        for c in range(pixels.shape[1])], -1)
     colours = np.where((std < gamma1)[:, None], means,
                        np.where((std <= gamma2)[:, None], 0.5 * (means + medians), medians))
     return colours[labels].astype(image.dtype)
