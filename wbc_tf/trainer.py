@@ -221,12 +221,11 @@ def make_strategy(name):
 
 def describe_vgg(spec):
     """One line on where the VGG weights would come from, without loading or downloading them."""
-    from wbc_tf.vgg import KERAS_NOTOP_FILE
+    from wbc_tf.vgg import KERAS_NOTOP_FILE, keras_cache_dir
     if spec == RANDOM_VGG:
         return "VGG19: random weights (tests only; losses are meaningless)"
     if spec == "imagenet":
-        cache = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models",
-                             KERAS_NOTOP_FILE)
+        cache = os.path.join(keras_cache_dir(), KERAS_NOTOP_FILE)
         found = os.path.isfile(cache)
         where = f"cached at {cache}" if found else f"not cached: would download {KERAS_NOTOP_FILE}"
         return f"VGG19: ImageNet weights, {where}"

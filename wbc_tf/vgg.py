@@ -78,6 +78,11 @@ def read_vgg_npy(path):
     return np.load(os.fspath(path), encoding="latin1", allow_pickle=True).item()
 
 
+def keras_cache_dir():
+    """Where Keras caches downloaded weights: ``$KERAS_HOME/models`` (default ``~/.keras/models``)."""
+    return os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models")
+
+
 def _keras_imagenet_weights(path=None):
     """``{conv{b}_{i}: [kernel, bias]}`` from `keras.applications.VGG19` (ImageNet or a local .h5)."""
     source = "imagenet" if path is None else os.fspath(path)
@@ -85,7 +90,7 @@ def _keras_imagenet_weights(path=None):
         ref = keras.applications.VGG19(include_top=False, weights=source, input_shape=(None, None, 3))
     except Exception as e:  # URL / HTTP / OS errors from keras.utils.get_file, or a bad file
         if path is None:
-            cache = os.path.join(os.environ.get("KERAS_HOME", os.path.expanduser("~/.keras")), "models")
+            cache = keras_cache_dir()
             raise WeightConversionError(
                 f"Could not get the VGG19 ImageNet weights ({type(e).__name__}: {e}).\n"
                 f"Fetch {KERAS_NOTOP_FILE} from\n  {KERAS_NOTOP_URL}\n"
