@@ -6,6 +6,14 @@ Each default is the original TF1 code's value unless the comment says otherwise 
 
 import dataclasses
 
+# The accepted values of the str-valued option fields, shared by the validators (`wbc_tf.inference`,
+# `wbc_tf.gan`) and the CLI choices; the first one is the original's behaviour (the default).
+FITS = ("crop", "pad")
+ROUNDINGS = ("truncate", "round")
+SUPERPIXEL_COLOURINGS = ("mean", "adaptive")
+SN_UPDATES = ("every_call", "once_per_d_step")
+OUTPUT_ACTIVATIONS = ("none", "clip", "tanh")
+
 
 @dataclasses.dataclass(frozen=True)
 class InferenceConfig:

@@ -24,7 +24,7 @@ import keras
 import tensorflow as tf
 
 from wbc_tf import losses
-from wbc_tf.config import TrainConfig
+from wbc_tf.config import OUTPUT_ACTIVATIONS, SN_UPDATES, SUPERPIXEL_COLOURINGS, TrainConfig
 from wbc_tf.discriminator import (SURFACE_SCOPE, TEXTURE_SCOPE, build_surface_discriminator,
                                   build_texture_discriminator, discriminator_name_table)
 from wbc_tf.generator import build_generator
@@ -39,8 +39,6 @@ METRIC_NAMES = ("tv_loss", "photo_loss", "superpixel_loss", "recon_loss", "d_los
                 "d_loss_blur", "g_loss_blur", "d_loss_total", "g_loss_total")
 LOSS_TERM_NAMES = ("tv_loss", "photo_loss", "superpixel_loss", "g_loss_blur", "g_loss_gray",
                    "d_loss_blur", "d_loss_gray", "g_loss_total", "d_loss_total")
-SN_UPDATES = ("every_call", "once_per_d_step")
-OUTPUT_ACTIVATIONS = ("none", "clip", "tanh")
 # TF1 optimizer bookkeeping that may sit in a full checkpoint; never model weights.
 _TF1_OPTIMIZER_SUFFIXES = ("/Adam", "/Adam_1")
 _TF1_OPTIMIZER_NAMES = ("beta1_power", "beta2_power", "global_step")
@@ -78,7 +76,7 @@ def _check_config(config):
     if config.output_activation not in OUTPUT_ACTIVATIONS:
         raise ValueError(
             f"output_activation must be one of {OUTPUT_ACTIVATIONS}, got {config.output_activation!r}")
-    if config.superpixel_colouring not in ("mean", "adaptive"):
+    if config.superpixel_colouring not in SUPERPIXEL_COLOURINGS:
         raise ValueError(
             f"superpixel_colouring must be 'mean' or 'adaptive', got {config.superpixel_colouring!r}")
 

@@ -29,14 +29,12 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from wbc_tf.config import InferenceConfig
+from wbc_tf.config import FITS, ROUNDINGS, InferenceConfig
 from wbc_tf.generator import build_generator
 from wbc_tf.guided_filter import guided_filter
 from wbc_tf.weights import load_generator_weights
 
 MULTIPLE = 8  # the original crops to multiples of 8 (the generator itself needs 4)
-FITS = ("crop", "pad")
-ROUNDINGS = ("truncate", "round")
 
 
 def validate_config(config):

@@ -19,7 +19,7 @@ import os
 import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
-from wbc_tf.config import InferenceConfig
+from wbc_tf.config import FITS, ROUNDINGS, InferenceConfig
 
 PROG = "wbc-cartoonize"
 FORMATS = ("png", "jpg")
@@ -49,8 +49,8 @@ exit status: 0 = everything written or skipped as existing; 1 = some inputs fail
 
 # Help for InferenceConfig flags whose source comment is shared or terse.
 CONFIG_OVERRIDES = {
-    "fit": {"choices": ["crop", "pad"]},
-    "rounding": {"choices": ["truncate", "round"]},
+    "fit": {"choices": list(FITS)},
+    "rounding": {"choices": list(ROUNDINGS)},
     "gf_radius": {"help": "guided-filter box radius r (window 2r+1) applied to G(photo), guided by the "
                           "photo (original: 1) (default: %(default)s)"},
     "gf_eps": {"help": "guided-filter regulariser eps, in [-1, 1] data units (original inference: 5e-3; "

@@ -16,7 +16,7 @@ import logging
 import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
-from wbc_tf.config import TrainConfig
+from wbc_tf.config import OUTPUT_ACTIVATIONS, SN_UPDATES, SUPERPIXEL_COLOURINGS, TrainConfig
 
 EPILOG = """\
 examples:
@@ -61,8 +61,7 @@ def build_parser():
     })
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved config, the data summary and the plan; write nothing")
-    from wbc_tf.gan import OUTPUT_ACTIVATIONS, SN_UPDATES
-    choices = {"superpixel_colouring": {"choices": ["mean", "adaptive"]},
+    choices = {"superpixel_colouring": {"choices": list(SUPERPIXEL_COLOURINGS)},
                "sn_update": {"choices": list(SN_UPDATES)},
                "output_activation": {"choices": list(OUTPUT_ACTIVATIONS)}}
     add_dataclass_arguments(parser, TrainConfig, overrides=choices,
