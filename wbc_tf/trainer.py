@@ -487,7 +487,7 @@ class Trainer:
         """Train phase ``phase`` from step ``start`` to ``total``; checkpoint, log, sample, export."""
         c = self.config
         model = self.pretrainer if phase == PRETRAIN else self.gan
-        optimizer = model.optimizer if phase == PRETRAIN else model.g_optimizer
+        optimizer = model.g_optimizer                 # both models name their G optimiser so
         manager = self._manager(phase)
         stem = "pretrain_generator" if phase == PRETRAIN else "generator"
         self.phase.assign(phase)
