@@ -122,6 +122,7 @@ def test_saved_model_has_no_assert_or_pyfunc(saved_model_dir):
     ops = set(sm.saved_model_ops(saved_model_dir))
     assert not ops & sm.FORBIDDEN_OPS
     assert {"DecodeImage", "EncodePng", "MirrorPad"} <= ops  # bytes path and reflect padding in-graph
+    assert "DecodeRaw" in ops                                 # EXIF orientation parsed in-graph
     # Weights stored once (ExportArchive would store 11.7 MB).
     assert sm.directory_size(saved_model_dir) < 7e6
 
@@ -138,6 +139,8 @@ def test_saved_model_equals_keras_exactly_in_fresh_process(saved_model_dir, smal
         assert all(m["equal"] == 1.0 for m in result.per_image.values())
     odd = [name for name in results[0].per_image if name.endswith("]")]
     assert odd, "a non-multiple-of-8 size must be in the check"
+    exif = [name for name in results[0].per_image if "EXIF orientation 6" in name]
+    assert exif, "serving_default must be checked on an EXIF-rotated JPEG"
 
 
 @pytest.mark.parametrize("fmt, kwargs", [("JPEG", {"quality": 90}), ("BMP", {}), ("GIF", {}),
@@ -157,6 +160,26 @@ def test_bytes_signature_decodes_like_cv2_imread(loaded, reference, small_photos
     assert cartoon.shape == image.shape
     expected = reference.uint8_rgb(f"{fmt} decoded", np.ascontiguousarray(decoded))
     assert metrics.equal_fraction(cartoon, expected) >= 0.999
+
+
+def test_bytes_signature_applies_exif_orientation_like_cv2_imread(loaded, reference, small_photos):
+    """Phone photos: pixels stored sideways plus an EXIF Orientation tag (6 in a JPEG, 8 in a PNG
+    eXIf chunk; Pillow writes both). cv2.imread turns them upright, so must serving_default: the
+    output has H and W swapped and equals Keras on the image as cv2.imread decodes it."""
+    stored = small_photos["coffee 64x96"]
+    batch = []
+    for fmt, k, kwargs in (("JPEG", 6, {"quality": 95}), ("PNG", 8, {})):
+        tags = Image.Exif()
+        tags[0x0112] = k
+        batch.append(_encode(stored, fmt, exif=tags.tobytes(), **kwargs))
+    out = loaded.signatures[sm.BYTES_SIGNATURE](images_bytes=tf.constant(batch))[sm.BYTES_OUTPUT]
+    for data, png, k in zip(batch, out.numpy(), (6, 8)):
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+        assert decoded.shape == (96, 64, 3)                   # cv2.imread rotated it
+        cartoon = _decode(png)
+        assert cartoon.shape == decoded.shape, k
+        np.testing.assert_array_equal(
+            cartoon, reference.uint8_rgb(f"EXIF {k}", np.ascontiguousarray(decoded)), err_msg=str(k))
 
 
 def test_bytes_signature_batch_of_mixed_sizes_grey_and_alpha(loaded, small_photos, reference):

@@ -6,14 +6,17 @@ Criteria (issue #5), all in 0..255 units, on real photos including a non-square 
   ``dynamic_range`` and ``int8``: PSNR ≥ 30 dB. Builtin ops only (no Flex).
 * SavedModel: reloaded in a *fresh process*, both signatures give the reference's uint8 output
   exactly (``serving_default`` through PNG, so losslessly), including a size that is not a
-  multiple of 8; the TF1-style session loader that TF Serving uses (``saved_model_cli run``)
-  gives it exactly too; no Assert / PyFunc ops.
+  multiple of 8; ``serving_default`` also gets a JPEG with EXIF Orientation 6 and must return
+  the reference's output for that JPEG as ``cv2.imread`` reads it (decoded and rotated); the
+  TF1-style session loader that TF Serving uses (``saved_model_cli run``) gives ``cartoonize``'s
+  output exactly too; no Assert / PyFunc ops.
 
 Each check returns a `CheckResult`; the exporter prints them as a table.
 """
 
 import dataclasses
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -151,6 +154,31 @@ def _decode_png(buf):
     return cv2.imdecode(np.asarray(buf, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
 
 
+def jpeg_with_orientation(image_rgb, orientation, quality=95):
+    """JPEG bytes (uint8 vector) of ``image_rgb`` as stored pixels, with an EXIF APP1 segment whose
+    IFD0 holds one entry, Orientation = ``orientation`` (big-endian, as cameras and Pillow write)."""
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image_rgb[..., ::-1]),
+                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    # TIFF header (MM, 42, IFD0 at 8), 1 entry: tag 0x0112, SHORT, count 1, value; next IFD 0.
+    tiff = b"MM" + struct.pack(">HIH", 42, 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
+    payload = b"Exif\0\0" + tiff + struct.pack(">I", 0)
+    data = buf.tobytes()
+    data = data[:2] + b"\xff\xe1" + struct.pack(">H", len(payload) + 2) + payload + data[2:]
+    return np.frombuffer(data, np.uint8)
+
+
+def exif_photo(photos, orientation=6):
+    """``(name, jpeg, decoded)``: a non-square crop of the first photo as a JPEG with EXIF
+    ``orientation``, and that JPEG as ``cv2.imread`` reads it (rotated), in RGB."""
+    name, image = next(iter(photos.items()))
+    crop = image[: min(72, image.shape[0]), : min(112, image.shape[1])]
+    jpeg = jpeg_with_orientation(crop, orientation)
+    decoded = np.ascontiguousarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[..., ::-1])
+    return f"{name} as JPEG, EXIF orientation {orientation}", jpeg, decoded
+
+
 def saved_model_photos(photos):
     """The photos plus one crop whose H and W are not multiples of 8 (exercises pad + crop)."""
     out = dict(photos)
@@ -160,11 +188,15 @@ def saved_model_photos(photos):
     return out
 
 
-def run_reloaded(path, images, timeout=900):
+def run_reloaded(path, images, encoded=(), timeout=900):
     """Run both signatures of the SavedModel at ``path`` in a fresh Python process.
 
+    ``images`` go to ``cartoonize`` one by one and, PNG-encoded, to ``serving_default``; the
+    ``encoded`` files (uint8 vectors) are appended to that ``serving_default`` batch as they are.
+
     Returns:
-        ``(uint8_outputs, png_outputs)``: lists of (H, W, 3) uint8 RGB, in the order of ``images``.
+        ``(uint8_outputs, png_outputs)``: lists of (H, W, 3) uint8 RGB; ``png_outputs`` in the
+        order of ``images`` followed by ``encoded``.
     """
     with tempfile.TemporaryDirectory() as tmp:
         inputs, outputs = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
@@ -172,12 +204,14 @@ def run_reloaded(path, images, timeout=900):
         for i, image in enumerate(images):
             arrays[f"uint8_{i}"] = image
             arrays[f"encoded_{i}"] = _png(image)
+        for j, data in enumerate(encoded):
+            arrays[f"encoded_{len(images) + j}"] = np.asarray(data, np.uint8)
         np.savez(inputs, **arrays)
         _run([sys.executable, "-m", "wbc_tf.export.reload_check", os.fspath(path), inputs, outputs],
              timeout)
         with np.load(outputs) as out:
             uint8 = [out[f"uint8_{i}"] for i in range(len(images))]
-            pngs = [_decode_png(out[f"png_{i}"]) for i in range(len(images))]
+            pngs = [_decode_png(out[f"png_{i}"]) for i in range(len(images) + len(encoded))]
     return uint8, pngs
 
 
@@ -221,11 +255,16 @@ def check_saved_model(path, photos, reference, session_loader=True):
     forbidden = sorted(sm.FORBIDDEN_OPS.intersection(ops))
     info = {"ops": ops, "forbidden_ops": forbidden}
 
-    uint8, pngs = run_reloaded(path, list(images.values()))
+    exif_name, exif_jpeg, exif_decoded = exif_photo(photos)
+    exif_expected = dict(expected)
+    exif_expected[exif_name] = reference.uint8_rgb(exif_name, exif_decoded)
+
+    uint8, pngs = run_reloaded(path, list(images.values()), encoded=[exif_jpeg])
     names = list(images)
     results = [
         _exact(f"{folder}/ {sm.BYTES_SIGNATURE}", size,
-               "= Keras exactly (fresh process, PNG in/out)", dict(zip(names, pngs)), expected, info),
+               "= Keras exactly (fresh process, PNG in/out; EXIF-rotated JPEG)",
+               dict(zip(names + [exif_name], pngs)), exif_expected, info),
         _exact(f"{folder}/ {sm.UINT8_SIGNATURE}", size,
                "= Keras exactly (fresh process, uint8)", dict(zip(names, uint8)), expected, info),
     ]

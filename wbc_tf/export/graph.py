@@ -16,7 +16,7 @@ Three entry points, all built on `core`:
 * `uint8_rgb` (SavedModel ``cartoonize``): uint8 RGB in and out, any H, W ≥ 8: reflect-pad to a
   multiple of 8, run, crop back, truncate like ``astype(np.uint8)``.
 * `encoded_images` (SavedModel ``serving_default``): a batch of JPEG/PNG/BMP/GIF strings in, PNG
-  strings out, each image at its own size.
+  strings out, each image at its own size, EXIF orientation applied like ``cv2.imread``.
 
 Bit-exactness with the NumPy-framed original (used by the SavedModel checks) needs two things:
 
@@ -30,6 +30,7 @@ Bit-exactness with the NumPy-framed original (used by the SavedModel checks) nee
 import numpy as np
 import tensorflow as tf
 
+from wbc_tf.export.exif import apply_orientation, exif_orientation
 from wbc_tf.guided_filter import guided_filter
 
 MULTIPLE = 8        # the original crops to multiples of 8; the generator itself needs 4
@@ -140,7 +141,8 @@ def decode_like_imread(data):
     3 channels, alpha dropped (not composited), grey expanded, first GIF frame. JPEGs use the
     accurate integer IDCT (libjpeg's JDCT_ISLOW, which OpenCV and Pillow use): TensorFlow's default
     is the fast IDCT, which differs from ``cv2.imread`` in ~60 % of the values, by up to 17.
-    EXIF orientation is *not* applied (``cv2.imread`` would rotate): send upright pixels.
+    The EXIF orientation of a JPEG or PNG is applied afterwards, as ``cv2.imread`` does (see
+    `wbc_tf.export.exif`), so a portrait phone photo comes out upright with H and W swapped.
     """
     def jpeg():
         return tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
@@ -149,5 +151,6 @@ def decode_like_imread(data):
         return tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
 
     image = tf.cond(tf.io.is_jpeg(data), jpeg, other)
+    image = apply_orientation(image, exif_orientation(data))
     image.set_shape([None, None, 3])
     return image
