@@ -30,15 +30,17 @@ Bit-exactness with the NumPy-framed original (used by the SavedModel checks) nee
 import numpy as np
 import tensorflow as tf
 
+from wbc_tf.config import InferenceConfig
 from wbc_tf.export.exif import apply_orientation, exif_orientation
 from wbc_tf.guided_filter import guided_filter
+from wbc_tf.inference import MULTIPLE, normalize
 
-MULTIPLE = 8        # the original crops to multiples of 8; the generator itself needs 4
-GF_RADIUS = 1       # test_code/cartoonize.py L28
-GF_EPS = 5e-3
+# The inference defaults are the original's guided filter (test_code/cartoonize.py L28: r=1, eps=5e-3).
+GF_RADIUS = InferenceConfig.gf_radius
+GF_EPS = InferenceConfig.gf_eps
 
-# uint8 value v -> float32(v / 127.5 - 1), computed like the original's NumPy line.
-_UINT8_TO_UNIT = (np.arange(256, dtype=np.uint8).astype(np.float32) / 127.5 - 1).astype(np.float32)
+# uint8 value v -> float32(v / 127.5 - 1), by the same NumPy code the Python pipeline runs.
+_UINT8_TO_UNIT = normalize(np.arange(256, dtype=np.uint8))
 
 
 def rgb_to_bgr(x):

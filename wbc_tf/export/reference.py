@@ -13,7 +13,8 @@ cropped back (the SavedModel's behaviour), where the original would crop the ima
 
 import numpy as np
 
-from wbc_tf.export.graph import MULTIPLE, CartoonGraph
+from wbc_tf.export.graph import CartoonGraph
+from wbc_tf.inference import MULTIPLE, normalize
 
 
 class KerasReference:
@@ -38,7 +39,7 @@ class KerasReference:
         image = np.asarray(image)
         h, w = image.shape[:2]
         padded = np.pad(image, [(0, -h % MULTIPLE), (0, -w % MULTIPLE), (0, 0)], mode="reflect")
-        photo = padded[None, :, :, ::-1].astype(np.float32) / 127.5 - 1     # (1, H', W', 3) BGR
+        photo = normalize(padded[None, :, :, ::-1])                        # (1, H', W', 3) BGR
         out = self._graph.core(photo).numpy()
         out = np.clip((out + 1) * 127.5, 0, 255)
         return np.ascontiguousarray(out[0, :h, :w, ::-1])
