@@ -50,6 +50,7 @@ def runners(out_dir, generator):
     """``[(name, path or None, runner factory, fixed (H, W) or None)]`` for what OUT contains."""
     import tensorflow as tf
 
+    from wbc_tf.config import TFLiteVariant, choices
     from wbc_tf.export import tflite as tfl
     from wbc_tf.export.reference import KerasReference
     from wbc_tf.export.saved_model import UINT8_INPUT, UINT8_SIGNATURE
@@ -72,7 +73,7 @@ def runners(out_dir, generator):
         rows.append(("SavedModel cartoonize", saved, saved_model_runner, None))
     def order(path):  # dynamic before fixed, then fp32, fp16, dynamic_range, int8
         name = os.path.basename(path)
-        variant = next((i for i, v in enumerate(tfl.VARIANTS) if name.startswith(f"wbc_{v}")), 9)
+        variant = next((i for i, v in enumerate(choices(TFLiteVariant)) if name.startswith(f"wbc_{v}")), 9)
         return ("x" in name.split("_")[-1], variant, name)
 
     for path in sorted(glob.glob(os.path.join(out_dir, "*.tflite")), key=order):
@@ -95,7 +96,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     from wbc_tf.export import photos
-    from wbc_tf.export.config import parse_size
+    from wbc_tf.config import parse_size
     from wbc_tf.export.exporter import load_generator
     from wbc_tf.export.report import human_size
 

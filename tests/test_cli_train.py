@@ -16,10 +16,9 @@ from tensorflow.core.util import event_pb2
 from tests.test_data import write_dataset
 from wbc_tf.cli.args import dataclass_from_args
 from wbc_tf.cli.train import build_parser, main
-from wbc_tf.config import TrainConfig
+from wbc_tf.config import BUNDLED, RunOptions, TrainConfig
 from wbc_tf.gan import METRIC_NAMES
 from wbc_tf.generator import build_generator
-from wbc_tf.trainer import RELEASE, RunOptions
 from wbc_tf.weights import load_generator_weights
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -77,7 +76,7 @@ def test_defaults_are_the_dataclass_defaults():
                               "--init-weights", "--learning-rate", "1e-4", "--phase", "train"])
     expected = TrainConfig(batch_size=8, random_flip=True, learning_rate=1e-4)
     assert dataclass_from_args(TrainConfig, args) == expected
-    assert dataclass_from_args(RunOptions, args) == RunOptions(data="d", resume=False, init_weights=RELEASE,
+    assert dataclass_from_args(RunOptions, args) == RunOptions(data="d", resume=False, init_weights=BUNDLED,
                                                                phase="train")
     assert parser.parse_args(["--data", "d", "--init-weights", "g.npz"]).init_weights == "g.npz"
     with pytest.raises(SystemExit):

@@ -1,23 +1,88 @@
-"""Frozen configuration dataclasses: the single source of defaults.
+"""Every configuration dataclass of the package: the single home of each default and accepted value.
 
-Command-line parsers are derived from these fields (`wbc_tf.cli`), so a default lives in one place.
-Each default is the original TF1 code's value unless the comment says otherwise (spec §4, §7, §8).
+* `InferenceConfig`: how a photo becomes a cartoon (``wbc-cartoonize``, `wbc_tf.inference`).
+* `TrainConfig`: the training recipe (``wbc-train`` hyper-parameters, `wbc_tf.gan`, `wbc_tf.data`).
+* `RunOptions`: where and how a training run runs (data folder, run folder, strategy, resume).
+* `ExportConfig`: what ``wbc-export`` writes and checks.
+
+The command-line flags are derived from these fields (`wbc_tf.cli.args`): the comment on a field is its
+``--help`` text, a ``Literal`` type gives its choices. Every class validates itself in ``__post_init__``,
+so a bad value fails where it is made, with one message naming the field. Defaults are the original TF1
+code's values unless a comment says otherwise (docs/fidelity.md §4, §7, §8). Values shared between
+classes (the inference guided filter, used again by the export) are written once and referenced.
+
+This module imports nothing heavy: ``--help`` and the config checks run without TensorFlow.
 """
 
 import dataclasses
+import re
+import typing
+from typing import Literal, Optional
 
-# The accepted values of the str-valued option fields, shared by the validators (`wbc_tf.inference`,
-# `wbc_tf.gan`) and the CLI choices; the first one is the original's behaviour (the default).
-FITS = ("crop", "pad")
-ROUNDINGS = ("truncate", "round")
-SUPERPIXEL_COLOURINGS = ("mean", "adaptive")
-SN_UPDATES = ("every_call", "once_per_d_step")
-OUTPUT_ACTIVATIONS = ("none", "clip", "tanh")
+# The pipeline works on multiples of 8 (the original crops to them; the generator itself needs 4).
+MULTIPLE = 8
+
+# Accepted values; the first one of each is the original's behaviour (the default).
+Fit = Literal["crop", "pad"]
+Rounding = Literal["truncate", "round"]
+SuperpixelColouring = Literal["mean", "adaptive"]
+SnUpdate = Literal["every_call", "once_per_d_step"]
+OutputActivation = Literal["none", "clip", "tanh"]
+Phase = Literal["all", "pretrain", "train"]
+Strategy = Literal["default", "mirrored"]
+ExportFormat = Literal["saved_model", "tflite", "onnx"]
+TFLiteVariant = Literal["fp32", "fp16", "dynamic_range", "int8"]
+
+BUNDLED = "bundled"        # the spelling of the bundled release weights wherever a weights path is taken
+RANDOM_VGG = "random"      # --vgg-weights random: an untrained VGG19 (smoke tests only)
+
+
+def choices(literal):
+    """The accepted values of a ``Literal`` type alias, e.g. ``choices(Fit) == ('crop', 'pad')``."""
+    return typing.get_args(literal)
+
+
+def _check_choices(config):
+    """Raise ValueError for a ``Literal`` field (or tuple of them) holding a value it does not accept."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        tp, value = hints[field.name], getattr(config, field.name)
+        if typing.get_origin(tp) is tuple and typing.get_origin(typing.get_args(tp)[0]) is Literal:
+            allowed = choices(typing.get_args(tp)[0])
+            bad = sorted(set(value) - set(allowed))
+        elif typing.get_origin(tp) is Literal:
+            allowed = choices(tp)
+            bad = [] if value in allowed else [value]
+        else:
+            continue
+        if bad:
+            raise ValueError(f"{field.name}: {', '.join(map(repr, bad))} not accepted; choose from "
+                             f"{', '.join(allowed)}")
+
+
+def _check_at_least(config, minimum, *names):
+    for name in names:
+        if getattr(config, name) < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {getattr(config, name)}")
+
+
+def _check_off_or_multiple(config, *names):
+    for name in names:
+        value = getattr(config, name)
+        if value < 0 or 0 < value < MULTIPLE:
+            raise ValueError(f"{name} must be 0 (off) or >= {MULTIPLE}, got {value}")
+
+
+def _check_guided_filter(radius, eps, prefix="gf"):
+    if radius < 0:
+        raise ValueError(f"{prefix}_radius must be >= 0, got {radius}")
+    if eps <= 0:
+        raise ValueError(f"{prefix}_eps must be > 0, got {eps}")
 
 
 @dataclasses.dataclass(frozen=True)
 class InferenceConfig:
-    """How a photo becomes a cartoon (spec §4, ``test_code/cartoonize.py``)."""
+    """How a photo becomes a cartoon (the original ``cartoonize.py``; docs/fidelity.md §4)."""
 
     # Shorter image side is reduced to this (INTER_AREA, int() truncation) when larger; 0 = never.
     short_side: int = 720
@@ -25,24 +90,31 @@ class InferenceConfig:
     max_size: int = 0
     # 'crop': top-left crop to multiples of 8 (original). 'pad': reflect-pad to a multiple of 8
     # and crop back, so the output has exactly the input size.
-    fit: str = "crop"
-    # Guided filter applied to G(photo) with the photo as guide (cartoonize.py L28).
+    fit: Fit = "crop"
+    # Guided-filter box radius r (window 2r+1) applied to G(photo), guided by the photo (original: 1).
     gf_radius: int = 1
+    # Guided-filter regulariser eps, in [-1, 1] data units (original inference: 5e-3; training uses
+    # its own, 1e-2: docs/fidelity.md §3.3).
     gf_eps: float = 5e-3
     # Output rounding: 'truncate' like the original astype(uint8), or 'round'.
-    rounding: str = "truncate"
+    rounding: Rounding = "truncate"
+
+    def __post_init__(self):
+        _check_choices(self)
+        _check_off_or_multiple(self, "short_side", "max_size")
+        _check_guided_filter(self.gf_radius, self.gf_eps)
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Pre-training and adversarial training (spec §7, §8: ``pretrain.py`` and ``train.py``)."""
+    """Pre-training and adversarial training (the original ``pretrain.py`` and ``train.py``; §7, §8)."""
 
     # --- data ---
     patch_size: int = 256            # crops are exactly 256x256 in the original
     batch_size: int = 16             # images per step (the global batch with several GPUs)
     face_every: int = 5              # a face batch on every 5th iteration (t % 5 == 0)
-    # Not in the original (spec §11.23), off by default: images larger than patch_size are always
-    # random-cropped; exactly patch_size² images pass untouched.
+    # Not in the original (docs/fidelity.md §11.23), off by default: images larger than patch_size are
+    # always random-cropped; exactly patch_size² images pass untouched.
     random_flip: bool = False        # random horizontal flip of every patch
     resize_small: bool = False       # smaller images: error (False) or bilinear up-scale (True)
     # --- optimisation (Adam 2e-4, beta1 0.5, beta2 0.99, eps 1e-8; Keras' default eps is 1e-7) ---
@@ -64,20 +136,120 @@ class TrainConfig:
     structure_weight: float = 200.0  # VGG structure loss weight (superpixel vs output)
     # --- representations ---
     gf_radius: int = 1               # guided filter radius on G's output
-    gf_eps: float = 1e-2             # training output filter (inference uses 5e-3, spec §11.3)
+    gf_eps: float = 1e-2             # training output filter (inference uses 5e-3, docs/fidelity.md §11.3)
     surface_radius: int = 5          # surface representation: self-guided filter radius
     surface_eps: float = 0.2         # surface representation: self-guided filter eps
     superpixel_segments: int = 200   # SLIC segments per image (structure target)
     superpixel_compactness: float = 10.0  # SLIC compactness
     superpixel_sigma: float = 1.0    # SLIC Gaussian pre-smoothing sigma
-    superpixel_colouring: str = "mean"  # 'mean' (original) or 'adaptive' (paper)
+    superpixel_colouring: SuperpixelColouring = "mean"  # 'mean' (original) or 'adaptive' (paper)
     superpixel_workers: int = 0      # SLIC threads per batch; 0 = os.cpu_count() (original: 16 processes)
-    # --- spec §11 corrected modes (defaults are the original's behaviour) ---
-    sn_update: str = "every_call"    # SN u write-back: 'every_call' (original) or 'once_per_d_step' (§11.7)
-    raw_output_for_losses: bool = False  # True: losses and D see G(photo), not GF(photo, G(photo)) (§11.8)
-    output_activation: str = "none"  # applied to G(photo): 'none' (original), 'clip' or 'tanh' (§11.9)
+    # --- corrected modes (docs/fidelity.md §11; defaults are the original's behaviour) ---
+    # Spectral-norm u write-back: on every discriminator call (original) or once per D step (§11.7).
+    sn_update: SnUpdate = "every_call"
+    # True: the losses and D see G(photo), not GF(photo, G(photo)) (§11.8).
+    raw_output_for_losses: bool = False
+    # Applied to G(photo): 'none' (original, linear), 'clip' or 'tanh' (§11.9).
+    output_activation: OutputActivation = "none"
     # --- bookkeeping ---
     save_every: int = 500            # steps between checkpoints and weight exports
     sample_every: int = 500          # steps between sample grids (samples/ and TensorBoard)
     keep_checkpoints: int = 20       # newest checkpoints kept (the original's max_to_keep)
     seed: int = 0                    # seeds sampling, initialisation, colour shift (original: unseeded)
+
+    def __post_init__(self):
+        _check_choices(self)
+        _check_at_least(self, 1, "patch_size", "batch_size", "face_every", "channels", "num_blocks",
+                        "disc_channels", "superpixel_segments", "save_every", "sample_every",
+                        "keep_checkpoints")
+        _check_at_least(self, 0, "pretrain_steps", "train_steps", "superpixel_workers")
+        _check_guided_filter(self.gf_radius, self.gf_eps)
+        _check_guided_filter(self.surface_radius, self.surface_eps, prefix="surface")
+        if self.learning_rate <= 0:
+            raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+    """Where and how to run; everything that is not a training hyper-parameter (`TrainConfig`)."""
+
+    # Dataset folder holding photo_face, photo_scenery, cartoon_face, cartoon_scenery (the original
+    # layout), or photo + cartoon for a single domain.
+    data: str = ""
+    # Run folder: config.json, checkpoints/, logs/, samples/ and the exported generator weights.
+    output_dir: str = "runs"
+    # VGG19 for the content/structure losses: 'imagenet' (Keras cache, else one download), a path to
+    # vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 or to the original vgg19_no_fc.npy, or
+    # 'random' (untrained; smoke tests only).
+    vgg_weights: str = "imagenet"
+    # Start adversarial training from these generator weights (.weights.h5, .npz or a TF1 checkpoint)
+    # and skip pre-training; the flag without a value means the bundled released weights ('bundled').
+    init_weights: Optional[str] = None
+    # 'all': pre-train then train; 'pretrain' or 'train': that phase only.
+    phase: Phase = "all"
+    # 'mirrored': tf.distribute.MirroredStrategy over all visible GPUs (batch_size is the global batch).
+    strategy: Strategy = "default"
+    resume: bool = True              # continue from the run folder's latest checkpoint, if it has one
+    progress: bool = True            # show a tqdm progress bar with the losses
+
+    def __post_init__(self):
+        _check_choices(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+    """What ``wbc-export`` writes and checks."""
+
+    # Folder for saved_model/, *.tflite, wbc.onnx and export_report.json (created if missing).
+    output_dir: str = "wbc_export"
+    # Generator weights: 'bundled' (the release model-33999 shipped with the package; None or empty
+    # mean the same), a TF1 checkpoint dir/prefix, an .npz or a .weights.h5.
+    weights: Optional[str] = BUNDLED
+    # Artefact families to write (onnx needs the optional tf2onnx/onnxruntime extra).
+    formats: tuple[ExportFormat, ...] = choices(ExportFormat)
+    # TFLite variants: fp32, fp16 (weights), dynamic_range (int8 weights), int8 (calibrated).
+    variants: tuple[TFLiteVariant, ...] = choices(TFLiteVariant)
+    # Also write fixed-shape TFLite files of this size: 512 (= 512x512) or HxW, multiples of 8; 0 = none.
+    fixed_size: str = "512"
+    # Compare every artefact with the Keras reference after writing it (exit status 1 on failure).
+    check: bool = True
+    # Extra photos (paths) for the checks, next to the bundled scikit-image photos.
+    check_images: tuple[str, ...] = ()
+    # Guided-filter radius r (window 2r+1) on G(photo), guided by the photo (the inference default).
+    gf_radius: int = InferenceConfig.gf_radius
+    # Guided-filter eps in [-1, 1] data units (the inference default).
+    gf_eps: float = InferenceConfig.gf_eps
+    # ONNX opset for tf2onnx.
+    onnx_opset: int = 17
+    # LiteRT interpreter threads for the checks; 0 = all cores.
+    threads: int = 0
+
+    def __post_init__(self):
+        _check_choices(self)
+        _check_guided_filter(self.gf_radius, self.gf_eps)
+        _check_at_least(self, 0, "threads")
+        parse_size(self.fixed_size)  # raises on a malformed size
+
+    @property
+    def fixed_hw(self):
+        """``(H, W)`` of the fixed-size TFLite files, or None."""
+        return parse_size(self.fixed_size)
+
+
+def parse_size(text):
+    """``'512'`` → (512, 512); ``'512x768'`` → (512, 768); ``'0'``, ``'none'``, '' → None.
+
+    Raises:
+        ValueError: malformed, or not a multiple of 8 (the exported graphs need multiples of 8).
+    """
+    text = str(text).strip().lower()
+    if text in ("", "0", "none", "no"):
+        return None
+    match = re.fullmatch(r"(\d+)(?:[x×,](\d+))?", text)
+    if not match:
+        raise ValueError(f"fixed size must look like 512 or 512x768, got {text!r}")
+    h = int(match.group(1))
+    w = int(match.group(2) or h)
+    if h < MULTIPLE or w < MULTIPLE or h % MULTIPLE or w % MULTIPLE:
+        raise ValueError(f"fixed size {h}x{w}: height and width must be multiples of {MULTIPLE} (>= {MULTIPLE})")
+    return h, w

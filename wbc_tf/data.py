@@ -10,7 +10,10 @@ reads only the photo folders. Every non-hidden file directly inside a folder is 
 (sorted, not recursive, like ``utils.load_image_list``).
 
 Each image becomes exactly what ``cv2.imread(path).astype(np.float32) / 127.5 - 1`` gives: float32
-**BGR** in [-1, 1]. The whole training graph is BGR like the original.
+**BGR** in [-1, 1]. The whole training graph is BGR like the original. Files are decoded by
+`wbc_tf.tf_decode.decode_like_imread`, the decoder of the exported SavedModel: pixel for pixel what
+``cv2.imread`` returns (accurate JPEG IDCT, grey expanded, alpha dropped, 16-bit reduced to the high
+byte, EXIF orientation applied).
 
 Sizes: an image of exactly ``patch_size``² passes untouched (the original accepts nothing else).
 Larger images get a random ``patch_size``² crop (not in the original). Smaller ones are an error
@@ -27,14 +30,10 @@ it; no iterator state needs checkpointing. Steps are decoded in parallel (``AUTO
 order kept (``deterministic=True``).
 
 Bad files: `scan_training_data` decodes every file once with the same decoder the pipeline uses
-(`tf.io.decode_image`, in a parallel ``tf.data`` pass with ``ignore_errors``). Files it cannot
+(in a parallel ``tf.data`` pass with ``ignore_errors``). Files it cannot
 decode are reported once (one warning) and left out. If a file breaks later (deleted during the
 run), ``ignore_errors`` drops that whole step's batch, never half of one, so photo/cartoon and
 domain always stay together; the face cadence then shifts by one step until the next resume.
-
-Differences to ``cv2.imread`` (all rare in a cleaned 256² dataset): no EXIF rotation, and 16-bit
-PNGs are scaled to 8 bits by TF (rounding) rather than shifted. JPEGs decode with the same
-accurate IDCT as OpenCV (identical pixels in our test).
 
 Example::
 
@@ -50,6 +49,8 @@ import os
 
 import numpy as np
 import tensorflow as tf
+
+from wbc_tf.tf_decode import decode_like_imread
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class ImageFolder:
         path: the folder.
         files: readable image paths, sorted.
         sizes: (H, W) of each readable image, aligned with ``files``.
-        unreadable: paths `tf.io.decode_image` could not decode (skipped).
+        unreadable: paths the decoder could not decode (skipped).
     """
 
     path: str
@@ -127,18 +128,8 @@ def _list_files(folder):
 
 
 def _decode_rgb(path):
-    """(H, W, 3) uint8 RGB of one file, decoded as ``cv2.imread`` decodes it (3 channels, alpha dropped).
-
-    JPEGs use the accurate integer IDCT (libjpeg's JDCT_ISLOW, OpenCV's choice); TF's default fast
-    IDCT differs from ``cv2.imread`` in most pixels, by up to ~17 levels.
-    """
-    data = tf.io.read_file(path)
-    image = tf.cond(
-        tf.io.is_jpeg(data),
-        lambda: tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE"),
-        lambda: tf.io.decode_image(data, channels=3, expand_animations=False))
-    image.set_shape([None, None, 3])
-    return image
+    """(H, W, 3) uint8 RGB of one file, decoded as ``cv2.imread`` decodes it (EXIF orientation applied)."""
+    return decode_like_imread(tf.io.read_file(path))
 
 
 def _scan_folder(folder):
@@ -276,11 +267,6 @@ def _domain_index(step, data, config):
     return tf.cast(tf.not_equal(step % config.face_every, 0), tf.int32)
 
 
-def _check(config):
-    if config.face_every < 1:
-        raise ValueError(f"face_every must be >= 1 (got {config.face_every})")
-
-
 def _step_dataset(element_fn, start_step):
     ds = tf.data.Dataset.counter(start=start_step)                   # steps t, t+1, … (int64)
     ds = ds.map(element_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -293,7 +279,6 @@ def make_pretrain_dataset(data, config, start_step=0):
 
     Yields (B, P, P, 3) float32 BGR [-1, 1]; face photos when ``t % face_every == 0`` (pretrain.py).
     """
-    _check(config)
     photos = _DomainTable(data, "photo")
 
     def element(step):
@@ -307,7 +292,6 @@ def make_train_dataset(data, config, start_step=0):
 
     Both (B, P, P, 3) float32 BGR [-1, 1], from the same domain (face when ``t % face_every == 0``).
     """
-    _check(config)
     if any(cartoon is None for _, cartoon in data.domains.values()):
         raise DataError("adversarial training needs the cartoon folders; scan with need_cartoons=True")
     photos, cartoons = _DomainTable(data, "photo"), _DomainTable(data, "cartoon")
@@ -322,7 +306,6 @@ def make_train_dataset(data, config, start_step=0):
 
 def sample_photos(data, config, count=4):
     """Fixed photos for the sample grids: ``{domain: (count, P, P, 3)}``, the same for the whole run."""
-    _check(config)
     photos = _DomainTable(data, "photo")
     count = min(count, config.batch_size)
     return {domain: photos.patches(tf.constant(i, tf.int32), tf.constant(0, tf.int64),

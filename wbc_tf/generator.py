@@ -17,6 +17,8 @@ Layer names follow the TF1 variable scopes: ``Conv``, ``Conv_1`` … ``Conv_9`` 
 import keras
 import tensorflow as tf
 
+from wbc_tf.config import TrainConfig
+
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default used by the original
 
 
@@ -109,7 +111,7 @@ def _lrelu(name):
     return keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=name)
 
 
-def build_generator(channels=32, num_blocks=4, name="generator"):
+def build_generator(channels=TrainConfig.channels, num_blocks=TrainConfig.num_blocks, name="generator"):
     """Build the U-Net generator of spec §2.1 as a Keras functional model.
 
     Args:

@@ -19,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from wbc_tf.config import InferenceConfig
+
 
 def box_filter(x, r):
     """Mean-free box sum: depthwise conv of ``x`` (B, H, W, C) with a (2r+1)² kernel of 1/(2r+1)².
@@ -36,7 +38,7 @@ def box_filter(x, r):
     return tf.nn.depthwise_conv2d(x, kernel, strides=[1, 1, 1, 1], padding="SAME")
 
 
-def guided_filter(x, y, r, eps=1e-2):
+def guided_filter(x, y, r, eps):
     """Guided filter of input ``y`` with guide ``x`` (both (B, H, W, C), same C).
 
     With box(·) the box sum and N = box(1) (computed on a (1, H, W, 1) ones tensor)::
@@ -82,7 +84,7 @@ class GuidedFilter(keras.layers.Layer):
     White-box Cartoonization code (spec §3).
     """
 
-    def __init__(self, radius=1, eps=5e-3, **kwargs):
+    def __init__(self, radius=InferenceConfig.gf_radius, eps=InferenceConfig.gf_eps, **kwargs):
         super().__init__(**kwargs)
         self.radius = radius
         self.eps = eps

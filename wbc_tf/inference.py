@@ -29,26 +29,10 @@ import cv2
 import numpy as np
 import tensorflow as tf
 
-from wbc_tf.config import FITS, ROUNDINGS, InferenceConfig
+from wbc_tf.config import MULTIPLE, InferenceConfig
 from wbc_tf.generator import build_generator
 from wbc_tf.guided_filter import guided_filter
 from wbc_tf.weights import load_generator_weights
-
-MULTIPLE = 8  # the original crops to multiples of 8 (the generator itself needs 4)
-
-
-def validate_config(config):
-    """Raise ValueError for an `InferenceConfig` the pipeline cannot run."""
-    if config.fit not in FITS:
-        raise ValueError(f"fit must be one of {FITS}, got {config.fit!r}")
-    if config.rounding not in ROUNDINGS:
-        raise ValueError(f"rounding must be one of {ROUNDINGS}, got {config.rounding!r}")
-    if config.short_side < 0 or 0 < config.short_side < MULTIPLE:
-        raise ValueError(f"short_side must be 0 (off) or >= {MULTIPLE}, got {config.short_side}")
-    if config.max_size < 0 or 0 < config.max_size < MULTIPLE:
-        raise ValueError(f"max_size must be 0 (off) or >= {MULTIPLE}, got {config.max_size}")
-    if config.gf_radius < 0 or config.gf_eps <= 0:
-        raise ValueError("gf_radius must be >= 0 and gf_eps > 0")
 
 
 # --------------------------------------------------------------------------------------------
@@ -70,7 +54,7 @@ class Geometry:
     output: tuple
 
 
-def resized_size(h, w, short_side=720, max_size=0):
+def resized_size(h, w, short_side=InferenceConfig.short_side, max_size=InferenceConfig.max_size):
     """(h, w) after the original's shorter-side rule, then the optional long-side cap.
 
     Original (cartoonize.py L11–18): if min(h, w) > 720, the shorter side becomes 720 and the
@@ -131,7 +115,7 @@ def fit_to_output(image, geometry):
     return resize_to(image, geometry)[:oh, :ow]
 
 
-def resize_crop(image, short_side=720):
+def resize_crop(image, short_side=InferenceConfig.short_side):
     """The original ``resize_crop``: shorter side to ``short_side`` if larger, top-left crop to ×8."""
     h, w = image.shape[:2]
     return fit_to_network(image, plan_geometry(h, w, InferenceConfig(short_side=short_side)))
@@ -146,7 +130,7 @@ def normalize(image):
     return image.astype(np.float32) / np.float32(127.5) - np.float32(1)
 
 
-def denormalize(y, rounding="truncate"):
+def denormalize(y, rounding=InferenceConfig.rounding):
     """float32 [-1, 1] → uint8: ``(y + 1) * 127.5``, clip to [0, 255], truncating cast (254.9 → 254).
 
     ``rounding='round'`` rounds half to even (``np.rint``) before the cast instead (not original).
@@ -178,7 +162,6 @@ class Cartoonizer:
     """
 
     def __init__(self, generator, config=InferenceConfig()):
-        validate_config(config)
         self.generator = generator
         self.config = config
         # One trace for every image size: H and W are dynamic, only the channel count is static
@@ -192,14 +175,13 @@ class Cartoonizer:
         """Build the generator and load weights.
 
         Args:
-            weights: None for the bundled release (``model-33999``), or a TF1 checkpoint
+            weights: None or ``"bundled"`` for the bundled release (``model-33999``), or a TF1 checkpoint
                 directory/prefix, an ``.npz`` or a ``.weights.h5`` (see `wbc_tf.weights`).
             config: an `InferenceConfig` (defaults = the original script).
 
         Raises:
             wbc_tf.weights.WeightConversionError: weights missing or not matching the model.
         """
-        validate_config(config)
         generator = build_generator()
         load_generator_weights(generator, weights)
         return cls(generator, config)

@@ -41,7 +41,13 @@ import tensorflow as tf
 from scipy import ndimage
 from skimage import color, segmentation
 
+from wbc_tf.config import TrainConfig
 from wbc_tf.guided_filter import guided_filter
+
+_SEGMENTS = TrainConfig.superpixel_segments
+_COMPACTNESS = TrainConfig.superpixel_compactness
+_SIGMA = TrainConfig.superpixel_sigma
+_COLOURING = TrainConfig.superpixel_colouring
 
 # Texture: uniform ranges of the per-step weights, in BGR order (utils.color_shift, mode 'uniform').
 COLOR_SHIFT_RANGES = ((0.014, 0.214), (0.487, 0.687), (0.199, 0.399))  # (b, g, r)
@@ -52,7 +58,7 @@ ADAPTIVE_GAMMA2 = 40.0 / 127.5
 
 # --- surface -------------------------------------------------------------------------------------
 
-def surface_representation(images, radius=5, eps=0.2):
+def surface_representation(images, radius=TrainConfig.surface_radius, eps=TrainConfig.surface_eps):
     """Self-guided filter ``GF(x, x, r, eps)`` of (B, H, W, 3) images (train.py L54–55)."""
     return guided_filter(images, images, radius, eps)
 
@@ -90,7 +96,7 @@ def texture_representation(fake, cartoon, weights):
 
 # --- structure (NumPy / scikit-image) ------------------------------------------------------------
 
-def slic_labels(image, n_segments=200, compactness=10.0, sigma=1.0):
+def slic_labels(image, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA):
     """SLIC labels (H, W), starting at 0, of one (H, W, 3) BGR [-1, 1] image, emulating skimage 0.14.5.
 
     ``slic(image, n_segments, compactness, sigma, convert2lab=True)`` of 0.14.5: Gaussian smoothing
@@ -147,7 +153,7 @@ def adaptive_colour(image, labels, gamma1=ADAPTIVE_GAMMA1, gamma2=ADAPTIVE_GAMMA
     return colours[labels].astype(image.dtype)
 
 
-def superpixel_image(image, n_segments=200, compactness=10.0, sigma=1.0, colouring="mean"):
+def superpixel_image(image, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA, colouring=_COLOURING):
     """Structure target of one (H, W, 3) image: SLIC segments painted by ``colouring``."""
     labels = slic_labels(image, n_segments, compactness, sigma)
     if colouring == "mean":
@@ -167,7 +173,8 @@ def default_workers():
     return max(1, os.cpu_count() or 1)
 
 
-def superpixel_batch(images, n_segments=200, compactness=10.0, sigma=1.0, colouring="mean", workers=None):
+def superpixel_batch(images, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA, colouring=_COLOURING,
+                     workers=None):
     """`superpixel_image` over a (B, H, W, 3) NumPy batch, in a thread pool of ``workers`` threads.
 
     ``workers=None`` uses `default_workers`; 1 runs serially in the calling thread.
@@ -183,7 +190,7 @@ def superpixel_batch(images, n_segments=200, compactness=10.0, sigma=1.0, colour
     return np.stack(out).astype(images.dtype, copy=False)
 
 
-def structure_representation(images, n_segments=200, compactness=10.0, sigma=1.0, colouring="mean",
+def structure_representation(images, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA, colouring=_COLOURING,
                              workers=None):
     """`superpixel_batch` of ``stop_gradient(images)`` as a graph op with the input's static shape.
 

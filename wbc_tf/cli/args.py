@@ -7,12 +7,12 @@ its own comment shares the block of the field directly above it). Section titles
 ``# --- title ---`` are not help text.
 
 Supported types: int, float, str, bool (``--flag`` / ``--no-flag``), ``Literal[...]`` (choices),
-``Optional[T]`` and ``tuple[T, ...]`` / ``list[T]`` (``nargs='+'``).
+``Optional[T]`` and ``tuple[T, ...]`` / ``list[T]`` (``nargs='+'``, T may be a ``Literal``).
 
 Example::
 
     parser = argparse.ArgumentParser()
-    add_dataclass_arguments(parser, InferenceConfig, overrides={"fit": {"choices": ["crop", "pad"]}})
+    add_dataclass_arguments(parser, InferenceConfig, overrides={"short_side": {"metavar": "PX"}})
     config = dataclass_from_args(InferenceConfig, parser.parse_args())
 """
 
@@ -83,8 +83,8 @@ def _argparse_type(tp):
     if origin is typing.Literal:
         return {"type": type(args[0]), "choices": list(args)}
     if origin in (tuple, list):
-        inner = args[0] if args else str
-        return {"type": inner, "nargs": "+"}
+        inner = _argparse_type(args[0] if args else str)
+        return {**inner, "nargs": "+"}
     if tp is bool:
         return {"action": argparse.BooleanOptionalAction}
     if tp in (int, float, str):

@@ -19,7 +19,7 @@ import os
 import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
-from wbc_tf.config import FITS, ROUNDINGS, InferenceConfig
+from wbc_tf.config import BUNDLED, InferenceConfig
 
 PROG = "wbc-cartoonize"
 FORMATS = ("png", "jpg")
@@ -47,17 +47,6 @@ exit status: 0 = everything written or skipped as existing; 1 = some inputs fail
 2 = usage error or unusable weights.
 """
 
-# Help for InferenceConfig flags whose source comment is shared or terse.
-CONFIG_OVERRIDES = {
-    "fit": {"choices": list(FITS)},
-    "rounding": {"choices": list(ROUNDINGS)},
-    "gf_radius": {"help": "guided-filter box radius r (window 2r+1) applied to G(photo), guided by the "
-                          "photo (original: 1) (default: %(default)s)"},
-    "gf_eps": {"help": "guided-filter regulariser eps, in [-1, 1] data units (original inference: 5e-3; "
-                       "training used 1e-2) (default: %(default)s)"},
-}
-
-
 def build_parser():
     """The argparse parser of ``wbc-cartoonize``."""
     parser = argparse.ArgumentParser(
@@ -73,9 +62,10 @@ def build_parser():
                         help="output image format (default: %(default)s); videos are always written as .mp4")
     parser.add_argument("--jpg-quality", type=int, default=95, metavar="Q",
                         help="JPEG quality 0-100 for --format jpg (default: %(default)s, OpenCV's default)")
-    parser.add_argument("--weights", metavar="PATH", default=None,
-                        help="generator weights: a TF1 checkpoint folder or prefix, an .npz or a "
-                             ".weights.h5 (default: the bundled release model-33999)")
+    parser.add_argument("--weights", metavar="PATH", default=BUNDLED,
+                        help=f"generator weights: '{BUNDLED}' (the release model-33999 shipped with the "
+                             "package), a TF1 checkpoint folder or prefix, an .npz or a .weights.h5 "
+                             "(default: %(default)s)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace existing output files (default: skip them with a message)")
     parser.add_argument("--keep-alpha", action="store_true",
@@ -83,7 +73,7 @@ def build_parser():
                              "the output; forces PNG. Default: alpha dropped, like cv2.imread")
     parser.add_argument("-q", "--quiet", action="store_true",
                         help="no progress bar and no 'skipping' messages (errors are still printed)")
-    add_dataclass_arguments(parser, InferenceConfig, overrides=CONFIG_OVERRIDES,
+    add_dataclass_arguments(parser, InferenceConfig,
                             title="pipeline options (wbc_tf.config.InferenceConfig; defaults = original)")
     return parser
 
@@ -293,10 +283,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if not 0 <= args.jpg_quality <= 100:
         parser.error("--jpg-quality must be between 0 and 100")
-    config = dataclass_from_args(InferenceConfig, args)
-    from wbc_tf.inference import validate_config
     try:
-        validate_config(config)
+        config = dataclass_from_args(InferenceConfig, args)
     except ValueError as e:
         parser.error(str(e))
 
@@ -315,11 +303,11 @@ def main(argv=None):
         from wbc_tf.image_io import quiet_codec_warnings
         from wbc_tf.weights import WeightConversionError
         quiet_codec_warnings()
-        weights = os.path.abspath(args.weights) if args.weights else None
+        weights = BUNDLED if args.weights in ("", BUNDLED) else os.path.abspath(args.weights)
         try:
             cartoonizer = load_cartoonizer(weights, config)
         except (WeightConversionError, OSError) as e:
-            print(f"{PROG}: error: cannot load weights {args.weights or '(bundled)'}: {e}", file=sys.stderr)
+            print(f"{PROG}: error: cannot load weights {args.weights or BUNDLED}: {e}", file=sys.stderr)
             return 2
         os.makedirs(args.output_dir, exist_ok=True)
         run_jobs(plan.jobs, cartoonizer, reporter, keep_alpha=args.keep_alpha,

@@ -13,7 +13,7 @@ import os
 import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
-from wbc_tf.export.config import FORMATS, VARIANTS, ExportConfig
+from wbc_tf.config import ExportConfig
 
 PROG = "wbc-export"
 REPORT_FILE = "export_report.json"
@@ -28,14 +28,7 @@ examples:
   python export_tflite.py --output-dir out/ --fixed-size 0 --no-check
 """
 
-OVERRIDES = {
-    "output_dir": {"required": True, "help": "folder for saved_model/, *.tflite, wbc.onnx and "
-                   f"{REPORT_FILE} (created if missing)"},
-    "formats": {"choices": list(FORMATS)},
-    "variants": {"choices": list(VARIANTS)},
-    "fixed_size": {"help": "also write fixed-shape TFLite files of this size: 512 (= 512x512) or "
-                           "HxW, multiples of 8; 0 = none (default: %(default)s)"},
-}
+OVERRIDES = {"output_dir": {"required": True}}
 
 
 def build_parser():

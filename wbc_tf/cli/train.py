@@ -1,7 +1,7 @@
 """``wbc-train`` / ``python train.py``: pre-train, then adversarially train White-box Cartoonization.
 
 Every `wbc_tf.config.TrainConfig` field is a flag (``--batch-size``, ``--train-steps``, …) with the
-dataclass default, and every `wbc_tf.trainer.RunOptions` field too (``--data``, ``--output-dir``,
+dataclass default, and every `wbc_tf.config.RunOptions` field too (``--data``, ``--output-dir``,
 …); ``--dry-run`` is the only extra. Run it as::
 
     python train.py --data dataset                           # phase 1 + 2, run folder runs/
@@ -16,7 +16,7 @@ import logging
 import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
-from wbc_tf.config import OUTPUT_ACTIVATIONS, SN_UPDATES, SUPERPIXEL_COLOURINGS, TrainConfig
+from wbc_tf.config import BUNDLED, RunOptions, TrainConfig
 
 EPILOG = """\
 examples:
@@ -49,7 +49,6 @@ every --face-every'th step), or DIR/photo + DIR/cartoon; images 256x256 (larger:
 
 def build_parser():
     """The ``wbc-train`` parser, its flags derived from `TrainConfig` and `RunOptions`."""
-    from wbc_tf.trainer import RELEASE, RunOptions
     parser = argparse.ArgumentParser(
         prog="wbc-train", description=__doc__.split("\n\n")[0],
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -57,14 +56,11 @@ def build_parser():
         "data": {"required": True, "metavar": "DIR"},
         "output_dir": {"metavar": "DIR"},
         "vgg_weights": {"metavar": "imagenet|PATH|random"},
-        "init_weights": {"nargs": "?", "const": RELEASE, "metavar": "PATH"},
+        "init_weights": {"nargs": "?", "const": BUNDLED, "metavar": "PATH"},
     })
     parser.add_argument("--dry-run", action="store_true",
                         help="print the resolved config, the data summary and the plan; write nothing")
-    choices = {"superpixel_colouring": {"choices": list(SUPERPIXEL_COLOURINGS)},
-               "sn_update": {"choices": list(SN_UPDATES)},
-               "output_activation": {"choices": list(OUTPUT_ACTIVATIONS)}}
-    add_dataclass_arguments(parser, TrainConfig, overrides=choices,
+    add_dataclass_arguments(parser, TrainConfig,
                             title="training configuration (TrainConfig; defaults are the original code's)")
     return parser
 
@@ -98,12 +94,16 @@ def main(argv=None):
     """Parse ``argv``, then train (or, with ``--dry-run``, report). Returns the exit status."""
     args = build_parser().parse_args(argv)
     from wbc_tf.data import DataError
-    from wbc_tf.trainer import CheckpointError, RunOptions, Trainer
+    from wbc_tf.trainer import CheckpointError, Trainer
     from wbc_tf.weights import WeightConversionError
 
     _configure_logging()
-    config = dataclass_from_args(TrainConfig, args)
-    options = dataclass_from_args(RunOptions, args)
+    try:
+        config = dataclass_from_args(TrainConfig, args)
+        options = dataclass_from_args(RunOptions, args)
+    except ValueError as e:
+        print(f"wbc-train: error: {e}", file=sys.stderr)
+        return 2
     trainer = Trainer(config, options)
     try:
         if args.dry_run:

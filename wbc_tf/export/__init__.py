@@ -1,12 +1,11 @@
 """Deployment artefacts: SavedModel (TF Serving), TFLite / LiteRT and ONNX, each checked against Keras.
 
-Entry points: `export_all` (what ``wbc-export`` runs), `ExportConfig`, and per-format functions:
+Entry points: `export_all` (what ``wbc-export`` runs; configured by `wbc_tf.config.ExportConfig`) and per-format functions:
 `export_saved_model`, `convert_tflite`, `export_onnx`. The in-graph pre/post-processing shared by
 all of them is `CartoonGraph`; the reference they are checked against is `KerasReference`.
 """
 
 from wbc_tf.export.checks import CheckResult
-from wbc_tf.export.config import ExportConfig, parse_size
 from wbc_tf.export.exporter import export_all, load_generator
 from wbc_tf.export.graph import CartoonGraph
 from wbc_tf.export.onnx_export import OnnxRunner, export_onnx, onnx_available

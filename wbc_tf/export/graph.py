@@ -30,14 +30,14 @@ Bit-exactness with the NumPy-framed original (used by the SavedModel checks) nee
 import numpy as np
 import tensorflow as tf
 
-from wbc_tf.config import InferenceConfig
-from wbc_tf.export.exif import apply_orientation, exif_orientation
+from wbc_tf.config import MULTIPLE, ExportConfig
 from wbc_tf.guided_filter import guided_filter
-from wbc_tf.inference import MULTIPLE, normalize
+from wbc_tf.inference import normalize
+from wbc_tf.tf_decode import decode_like_imread
 
-# The inference defaults are the original's guided filter (test_code/cartoonize.py L28: r=1, eps=5e-3).
-GF_RADIUS = InferenceConfig.gf_radius
-GF_EPS = InferenceConfig.gf_eps
+# The export's guided filter (by default the inference one: r=1, eps=5e-3).
+GF_RADIUS = ExportConfig.gf_radius
+GF_EPS = ExportConfig.gf_eps
 
 # uint8 value v -> float32(v / 127.5 - 1), by the same NumPy code the Python pipeline runs.
 _UINT8_TO_UNIT = normalize(np.arange(256, dtype=np.uint8))
@@ -127,7 +127,7 @@ class CartoonGraph:
     def encoded_images(self, images_bytes):
         """(N,) tf.string of JPEG/PNG/BMP/GIF → (N,) tf.string of PNG; each image keeps its size.
 
-        Decoding follows ``cv2.imread`` of the original (see `decode_like_imread`). Images are
+        Decoding follows ``cv2.imread`` of the original (`wbc_tf.tf_decode.decode_like_imread`). Images are
         processed one at a time because their sizes may differ.
         """
         def one(data):
@@ -136,23 +136,3 @@ class CartoonGraph:
 
         return tf.map_fn(one, images_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
 
-
-def decode_like_imread(data):
-    """Decode one encoded image (scalar tf.string) to (H, W, 3) uint8 RGB the way ``cv2.imread`` does.
-
-    3 channels, alpha dropped (not composited), grey expanded, first GIF frame. JPEGs use the
-    accurate integer IDCT (libjpeg's JDCT_ISLOW, which OpenCV and Pillow use): TensorFlow's default
-    is the fast IDCT, which differs from ``cv2.imread`` in ~60 % of the values, by up to 17.
-    The EXIF orientation of a JPEG or PNG is applied afterwards, as ``cv2.imread`` does (see
-    `wbc_tf.export.exif`), so a portrait phone photo comes out upright with H and W swapped.
-    """
-    def jpeg():
-        return tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
-
-    def other():
-        return tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
-
-    image = tf.cond(tf.io.is_jpeg(data), jpeg, other)
-    image = apply_orientation(image, exif_orientation(data))
-    image.set_shape([None, None, 3])
-    return image

@@ -10,10 +10,10 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from wbc_tf.config import ExportConfig
 from wbc_tf.export.graph import GF_EPS, GF_RADIUS, CartoonGraph
 
 INPUT_NAME, OUTPUT_NAME = "image", "cartoon"
-DEFAULT_OPSET = 17
 _DIM_NAMES = ("batch", "height", "width")
 
 
@@ -28,7 +28,7 @@ def onnx_available():
     return True
 
 
-def export_onnx(generator, path, opset=DEFAULT_OPSET, radius=GF_RADIUS, eps=GF_EPS):
+def export_onnx(generator, path, opset=ExportConfig.onnx_opset, radius=GF_RADIUS, eps=GF_EPS):
     """Convert generator + guided filter + pre/post-processing to ONNX at ``path``.
 
     Raises:

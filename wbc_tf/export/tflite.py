@@ -7,7 +7,7 @@ Dynamic models have the signature (1, -1, -1, 3) (call ``resizeInput`` first); f
 static shape (for ML Model Binding and the GPU delegate; their guided filter needs no
 SHAPE/FILL/PACK ops because the window counts are folded to constants).
 
-Variants (`VARIANTS`):
+Variants (`wbc_tf.config.TFLiteVariant`):
 
 * ``fp32``: plain float.
 * ``fp16``: float16 weights, dequantised at load (float16 compute on GPU).
@@ -29,9 +29,9 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from wbc_tf.config import TFLiteVariant, choices
 from wbc_tf.export.graph import GF_EPS, GF_RADIUS, CartoonGraph
 
-VARIANTS = ("fp32", "fp16", "dynamic_range", "int8")
 INPUT_NAME, OUTPUT_NAME = "image", "cartoon"
 
 
@@ -118,7 +118,7 @@ def convert(generator, variant="fp32", size=None, calibration=None, radius=GF_RA
 
     Args:
         generator: a `build_generator` model with weights.
-        variant: one of `VARIANTS`.
+        variant: one of `wbc_tf.config.TFLiteVariant`.
         size: (H, W) for a fixed-shape model, None for dynamic.
         calibration: list of float32 (1, h, w, 3) RGB 0..255 arrays (``int8`` only; with ``size``
             they must have that size).
@@ -129,8 +129,8 @@ def convert(generator, variant="fp32", size=None, calibration=None, radius=GF_RA
     Raises:
         NonBuiltinOpError: an op would need Flex or a custom kernel.
     """
-    if variant not in VARIANTS:
-        raise ValueError(f"unknown variant {variant!r}; choose from {VARIANTS}")
+    if variant not in choices(TFLiteVariant):
+        raise ValueError(f"unknown variant {variant!r}; choose from {choices(TFLiteVariant)}")
     concrete_fn, module = float_function(generator, size, radius, eps)
     if variant == "int8":
         if not calibration:
