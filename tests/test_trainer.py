@@ -23,10 +23,10 @@ import tensorflow as tf
 from tests.test_data import write_dataset
 from wbc_tf import data as wbc_data
 from wbc_tf import trainer as wbc_trainer
-from wbc_tf.config import TrainConfig
+from wbc_tf.config import BUNDLED, RunOptions, TrainConfig
 from wbc_tf.generator import build_generator
 from wbc_tf.vgg import build_vgg, vgg_to_dict
-from wbc_tf.trainer import PRETRAIN, RELEASE, TRAIN, CheckpointError, RunOptions, Trainer
+from wbc_tf.trainer import PRETRAIN, TRAIN, CheckpointError, Trainer
 from wbc_tf.weights import WeightConversionError, load_generator_weights
 
 TINY = TrainConfig(patch_size=32, batch_size=2, channels=8, disc_channels=8, superpixel_segments=16,
@@ -37,24 +37,21 @@ class SimulatedCrash(Exception):
     pass
 
 
-class CrashingTrainer(Trainer):
-    """Dies right after adversarial step 3 is trained, i.e. one step after the train-2 checkpoint."""
-
-    def _samples(self, phase, step, logger):
-        if (phase, step) == (TRAIN, 3):
-            self.at_crash = {v.path: v.numpy() for v in self.gan.generator.weights}
+def crash_after(phase, step, record):
+    """A step callback that records the generator and dies right after ``(phase, step)`` is trained."""
+    def callback(trainer, done_phase, done, values):
+        if (done_phase, done) == (phase, step):
+            record.update({v.path: v.numpy() for v in trainer.gan.generator.weights})
             raise SimulatedCrash
-        super()._samples(phase, step, logger)
+    return callback
 
 
-class SnapshotTrainer(Trainer):
-    """Records the generator weights after every adversarial step."""
-
-    def _samples(self, phase, step, logger):
+def snapshot_every_step(snapshots):
+    """A step callback recording the generator weights after every adversarial step."""
+    def callback(trainer, phase, step, values):
         if phase == TRAIN:
-            self.snapshots = getattr(self, "snapshots", {})
-            self.snapshots[step] = {v.path: v.numpy() for v in self.gan.generator.weights}
-        super()._samples(phase, step, logger)
+            snapshots[step] = {v.path: v.numpy() for v in trainer.gan.generator.weights}
+    return callback
 
 
 def options(data, run_dir, **kwargs):
@@ -88,11 +85,12 @@ def crashed(tmp_path_factory):
     data = write_dataset(root / "data")
     keras.utils.set_random_seed(1)
     np.save(root / "vgg19_random.npy", vgg_to_dict(build_vgg(None)), allow_pickle=True)
-    trainer = CrashingTrainer(TINY, options(data, root / "run")).prepare()
+    at_crash = {}
+    trainer = Trainer(TINY, options(data, root / "run"), callbacks=[crash_after(TRAIN, 3, at_crash)]).prepare()
     with pytest.raises(SimulatedCrash):
         trainer.run()
     assert int(trainer.gan.g_optimizer.iterations) == 3           # the crash lost one step
-    return {"data": data, "run": root / "run", "trainer": trainer}
+    return {"data": data, "run": root / "run", "trainer": trainer, "at_crash": at_crash}
 
 
 def copy_run(crashed, tmp_path):
@@ -119,7 +117,8 @@ def test_resume_restores_everything_exactly_and_continues(crashed, tmp_path, mon
     run = copy_run(crashed, tmp_path)
     os.makedirs(run / "checkpoints" / "train-4_temp")             # stray temp folder of a killed save
     (run / "checkpoints" / "train-4_temp" / "part-00000-of-00001.index").write_bytes(b"\0" * 10)
-    trainer = SnapshotTrainer(TINY, options(crashed["data"], run)).prepare()
+    snapshots = {}
+    trainer = Trainer(TINY, options(crashed["data"], run), callbacks=[snapshot_every_step(snapshots)]).prepare()
     assert trainer.restore_latest() == (TRAIN, 2)
     saved = assert_state_equals_checkpoint(trainer, TRAIN, run / "checkpoints" / "train-2", tmp_path)
     # What that comparison covered, by name: counters, slots, SN u vectors, the colour-shift RNG.
@@ -149,8 +148,8 @@ def test_resume_restores_everything_exactly_and_continues(crashed, tmp_path, mon
     assert os.path.basename(state.model_checkpoint_path) == "train-4"
     assert not os.path.exists(run / "checkpoints" / "train-4_temp")
     # Same data, same restored RNG state: step 3 replays the crashed run's step 3.
-    for path, value in crashed["trainer"].at_crash.items():
-        np.testing.assert_array_equal(trainer.snapshots[3][path], value, err_msg=path)
+    for path, value in crashed["at_crash"].items():
+        np.testing.assert_array_equal(snapshots[3][path], value, err_msg=path)
 
 
 def test_truncated_newest_checkpoint_falls_back_to_the_previous_one(crashed, tmp_path, caplog):
@@ -259,8 +258,8 @@ def test_init_weights_start_phase_2_and_skip_pre_training(crashed, tmp_path):
     exported = load_generator_weights(build_generator(8), str(run / "generator.npz"))
     for a, b in zip(expected.weights, exported.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
-    with pytest.raises(WeightConversionError):    # the released model has 32 channels, not 8
-        release = options(crashed["data"], tmp_path / "run2", phase="train", init_weights=RELEASE)
+    with pytest.raises(WeightConversionError, match="shape mismatch"):  # the release has 32 channels, not 8
+        release = options(crashed["data"], tmp_path / "run2", phase="train", init_weights=BUNDLED)
         Trainer(config, release).run()
 
 

@@ -46,8 +46,8 @@ Power loss (unflushed page cache) is not covered: nothing here calls fsync.
 
 Example::
 
-    from wbc_tf.config import TrainConfig
-    from wbc_tf.trainer import RunOptions, Trainer
+    from wbc_tf.config import RunOptions, TrainConfig
+    from wbc_tf.trainer import Trainer
     Trainer(TrainConfig(), RunOptions(data="dataset", output_dir="runs/exp1")).run()
 """
 
@@ -59,7 +59,6 @@ import logging
 import os
 import shutil
 import time
-import typing
 
 import keras
 import numpy as np
@@ -68,43 +67,18 @@ from tqdm.auto import tqdm
 
 import wbc_tf
 from wbc_tf import data as wbc_data
+from wbc_tf.config import RANDOM_VGG
 from wbc_tf.gan import GeneratorPretrainer, build_white_box_gan
 from wbc_tf.generator import build_generator
 from wbc_tf.image_io import write_image
-from wbc_tf.weights import load_generator_weights, save_npz
+from wbc_tf.weights import BUNDLED, load_generator_weights, save_generator_weights
 
 log = logging.getLogger(__name__)
 
 PRETRAIN, TRAIN = 0, 1                       # values of the checkpointed `phase` variable
 PHASE_NAMES = ("pretrain", "train")
-RELEASE = "release"                          # --init-weights without a path: the bundled model
-RANDOM_VGG = "random"                        # --vgg-weights random: untrained VGG, for tests only
 _PHASE_KEY = "phase/.ATTRIBUTES/VARIABLE_VALUE"
 _SAMPLES_PER_DOMAIN = 4                       # images per domain in a sample grid
-
-
-@dataclasses.dataclass(frozen=True)
-class RunOptions:
-    """Where and how to run; everything that is not a training hyper-parameter (`TrainConfig`)."""
-
-    # Dataset folder holding photo_face, photo_scenery, cartoon_face, cartoon_scenery (the original
-    # layout), or photo + cartoon for a single domain.
-    data: str = ""
-    # Run folder: config.json, checkpoints/, logs/, samples/ and the exported generator weights.
-    output_dir: str = "runs"
-    # VGG19 for the content/structure losses: 'imagenet' (Keras cache, else one download), a path to
-    # vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5 or to the original vgg19_no_fc.npy, or
-    # 'random' (untrained; smoke tests only).
-    vgg_weights: str = "imagenet"
-    # Start adversarial training from these generator weights (.weights.h5, .npz or a TF1 checkpoint)
-    # and skip pre-training; the flag without a value means the bundled released weights.
-    init_weights: typing.Optional[str] = None
-    # 'all': pre-train then train; 'pretrain' or 'train': that phase only.
-    phase: typing.Literal["all", "pretrain", "train"] = "all"
-    # 'mirrored': tf.distribute.MirroredStrategy over all visible GPUs (batch_size is the global batch).
-    strategy: typing.Literal["default", "mirrored"] = "default"
-    resume: bool = True              # continue from the run folder's latest checkpoint, if it has one
-    progress: bool = True            # show a tqdm progress bar with the losses
 
 
 class CheckpointError(RuntimeError):
@@ -124,11 +98,11 @@ def export_generator(generator, run_dir, stem):
     """Write ``<stem>.weights.h5`` (Keras) and ``<stem>.npz`` (TF1 names), each atomically."""
     h5 = os.path.join(run_dir, f"{stem}.weights.h5")
     tmp_h5 = os.path.join(run_dir, f".{stem}.{os.getpid()}.tmp.weights.h5")  # must end in .weights.h5
-    generator.save_weights(tmp_h5)
+    save_generator_weights(generator, tmp_h5)
     os.replace(tmp_h5, h5)
     npz = os.path.join(run_dir, f"{stem}.npz")
     tmp_npz = os.path.join(run_dir, f".{stem}.{os.getpid()}.tmp.npz")
-    save_npz(generator, tmp_npz)
+    save_generator_weights(generator, tmp_npz)
     os.replace(tmp_npz, npz)
     return h5, npz
 
@@ -214,9 +188,7 @@ def make_strategy(name):
     """``'default'`` → the default (single-device) strategy; ``'mirrored'`` → `MirroredStrategy`."""
     if name == "default":
         return tf.distribute.get_strategy()
-    if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
-    raise ValueError(f"strategy must be 'default' or 'mirrored', got {name!r}")
+    return tf.distribute.MirroredStrategy()  # 'mirrored': RunOptions accepts only these two
 
 
 def describe_vgg(spec):
@@ -255,11 +227,16 @@ class Trainer:
         config: `wbc_tf.config.TrainConfig`.
         options: `RunOptions`.
         data: an already scanned `wbc_tf.data.TrainingData` (default: scan ``options.data``).
+        callbacks: callables ``callback(trainer, phase, step, values)`` run after every training
+            step, before that step's checkpoint, weights or samples are written (so a callback
+            that raises leaves the run folder as it was after the previous step); ``values`` are
+            the step's logged scalars. Monitoring hooks, and the tests' crash injection.
     """
 
-    def __init__(self, config, options, data=None):
+    def __init__(self, config, options, data=None, callbacks=()):
         self.config = config
         self.options = options
+        self.callbacks = list(callbacks)
         self.run_dir = options.output_dir
         self.ckpt_dir = os.path.join(self.run_dir, "checkpoints")
         self.data = data
@@ -290,8 +267,6 @@ class Trainer:
         Writes nothing.
         """
         c = self.config
-        if c.face_every < 1 or c.save_every < 1 or c.sample_every < 1 or c.keep_checkpoints < 1:
-            raise ValueError("face_every, save_every, sample_every and keep_checkpoints must be >= 1")
         o = self.options
         has_checkpoints = (o.resume and os.path.isdir(self.ckpt_dir)
                            and bool(checkpoint_candidates(self.ckpt_dir)))
@@ -515,6 +490,8 @@ class Trainer:
                                  if k in values}, refresh=False)
                 bar.update(1)
                 done = t + 1
+                for callback in self.callbacks:
+                    callback(self, phase, done, values)
                 if done % c.save_every == 0 or done == total:
                     manager.save(checkpoint_number=done)
                     export_generator(self.generator, self.run_dir, stem)
@@ -529,10 +506,9 @@ class Trainer:
         o = self.options
         self._build_generator()
         if o.init_weights is not None:
-            source = None if o.init_weights == RELEASE else o.init_weights
-            load_generator_weights(self.generator, source)
+            load_generator_weights(self.generator, o.init_weights)
             log.info("adversarial training starts from %s",
-                     "the released weights" if source is None else source)
+                     "the released weights" if o.init_weights == BUNDLED else o.init_weights)
         elif restored_phase == PRETRAIN:
             if restored_step < self.config.pretrain_steps:
                 log.warning("pre-training stopped at step %d of %d; adversarial training starts from it",
