@@ -12,8 +12,10 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from PIL import Image
 
 from wbc_tf import data as wbc_data
+from wbc_tf import tf_decode
 from wbc_tf.config import TrainConfig
 
 FOLDER_BLUE = {"photo_face": 10, "photo_scenery": 50, "cartoon_face": 90, "cartoon_scenery": 130,
@@ -67,15 +69,63 @@ def test_batches_are_bgr_float32_in_range(dataset):
     assert sorted(_file_ids(photo)) == sorted(set(_file_ids(photo)))  # no duplicates in a batch
 
 
-def test_jpeg_and_grey_png_decode_like_cv2_imread(tmp_path, astronaut_rgb):
+def _write(path, rgb, orientation=None, **kwargs):
+    """Save with Pillow, optionally with an EXIF Orientation tag (APP1 in a JPEG, eXIf in a PNG)."""
+    if orientation is not None:
+        tags = Image.Exif()
+        tags[0x0112] = orientation
+        kwargs["exif"] = tags.tobytes()
+    Image.fromarray(rgb).save(path, **kwargs)
+
+
+DECODE_CASES = [f"JPEG, EXIF orientation {k}" for k in range(1, 9)] + [
+    "PNG, EXIF orientation 6", "grey PNG", "grey JPEG", "RGBA PNG", "16-bit PNG", "16-bit grey PNG"]
+
+
+@pytest.mark.parametrize("case", DECODE_CASES)
+def test_files_decode_like_cv2_imread(tmp_path, astronaut_rgb, case):
+    """Training images are exactly ``cv2.imread(path) / 127.5 - 1``, EXIF orientation applied; the
+    decoder is the SavedModel's one (`wbc_tf.tf_decode`), so that gives the same pixels too."""
+    rng = np.random.default_rng(1)
+    rgb = np.ascontiguousarray(astronaut_rgb[100:164, 200:264])          # a real photo patch, 64²
+    path = str(tmp_path / ("image.jpg" if "JPEG" in case else "image.png"))
+    if case.startswith("JPEG"):
+        _write(path, rgb, int(case[-1]), quality=90)
+    elif case.startswith("PNG"):
+        _write(path, rgb, 6)
+    elif case.startswith("grey"):
+        _write(path, rgb[..., 1], **({"quality": 90} if "JPEG" in case else {}))
+    elif case == "RGBA PNG":
+        _write(path, np.dstack([rgb, rng.integers(0, 256, (64, 64), dtype=np.uint8)]))   # alpha dropped
+    else:                                              # 16-bit: cv2.imread keeps the high byte
+        deep = (rgb[..., ::-1].astype(np.uint16) << 8) | rng.integers(0, 256, rgb.shape, dtype=np.uint16)
+        cv2.imwrite(path, deep[..., 1] if "grey" in case else deep)
     config = TrainConfig(patch_size=64, batch_size=2)
-    bgr = np.ascontiguousarray(astronaut_rgb[100:164, 200:264, ::-1])   # a real photo patch, BGR
-    cv2.imwrite(str(tmp_path / "photo.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    cv2.imwrite(str(tmp_path / "grey.png"), bgr[..., 1])
-    for name in ("photo.jpg", "grey.png"):
-        expected = cv2.imread(str(tmp_path / name)).astype(np.float32) / 127.5 - 1   # the original loader
-        patch = wbc_data.load_patch(str(tmp_path / name), config, tf.constant([0, 0], tf.int64))
-        np.testing.assert_array_equal(patch.numpy(), expected, err_msg=name)
+    expected = cv2.imread(path).astype(np.float32) / 127.5 - 1   # the original loader
+    patch = wbc_data.load_patch(path, config, tf.constant([0, 0], tf.int64))
+    np.testing.assert_array_equal(patch.numpy(), expected)
+    decoded = tf_decode.decode_like_imread(tf.io.read_file(path)).numpy()[..., ::-1]
+    np.testing.assert_array_equal(decoded, cv2.imread(path))
+
+
+def test_exif_rotated_photo_is_scanned_and_cropped_upright(tmp_path, astronaut_rgb):
+    """A 40x56 JPEG with orientation 6 (or 8) is 56x40 for the scan, and its patches are windows
+    of the upright image, as cv2.imread turns it."""
+    root = tmp_path / "d"
+    write_dataset(root, files_per_folder=2, size=(40, 40), layout="one")
+    stored = np.ascontiguousarray(astronaut_rgb[100:140, 200:256])          # (40, 56)
+    config = TrainConfig(patch_size=40, batch_size=2)
+    for k in (6, 8):
+        path = str(root / "photo" / f"rotated{k}.jpg")
+        _write(path, stored, k, quality=95)
+        upright = cv2.imread(path)
+        assert upright.shape == (56, 40, 3)
+        for seed in range(4):
+            patch = _to_uint8(wbc_data.load_patch(path, config, tf.constant([seed, k], tf.int64)))
+            assert any(np.array_equal(upright[y:y + 40], patch) for y in range(17)), (k, seed)
+    photos = wbc_data.scan_training_data(str(root), config).domains["all"][0]
+    sizes = dict(zip(map(os.path.basename, photos.files), photos.sizes))
+    assert sizes["rotated6.jpg"] == sizes["rotated8.jpg"] == (56, 40)
 
 
 def test_face_every_fifth_step_photo_and_cartoon_same_domain(dataset):

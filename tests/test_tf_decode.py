@@ -1,10 +1,10 @@
-"""EXIF orientation in the serving graph (`wbc_tf.export.exif`) against ``cv2.imread``.
+"""The TF decoder (`wbc_tf.tf_decode`) of the SavedModel and the training data against ``cv2.imread``.
 
-The reference is always the installed OpenCV itself: which of the 8 transforms
-``cv2.imdecode(IMREAD_COLOR)`` applied is read off by comparing with the same bytes decoded with
-``IMREAD_IGNORE_ORIENTATION``. Files are written by Pillow (big-endian EXIF) or built by hand
-(both byte orders, malformed variants). No SavedModel here; the end-to-end test is in
-``tests/test_export.py`` (it reuses that module's export).
+The reference is always the installed OpenCV itself: pixels are compared with ``cv2.imdecode``
+(``IMREAD_COLOR``), and which of the 8 EXIF transforms it applied is read off by comparing with the
+same bytes decoded with ``IMREAD_IGNORE_ORIENTATION``. Files are written by Pillow (big-endian EXIF),
+OpenCV (16-bit) or built by hand (both byte orders, malformed variants). No SavedModel here; the
+end-to-end test is in ``tests/test_export.py``, the training side in ``tests/test_data.py``.
 """
 
 import io
@@ -18,8 +18,7 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from wbc_tf.export import exif
-from wbc_tf.export.graph import decode_like_imread
+from wbc_tf import tf_decode
 
 ORIENTATION = 0x0112
 
@@ -62,12 +61,12 @@ def plain_jpeg(photo):
 
 @pytest.fixture(scope="module")
 def orientation_fn():
-    return tf.function(exif.exif_orientation, input_signature=[tf.TensorSpec([], tf.string)])
+    return tf.function(tf_decode.exif_orientation, input_signature=[tf.TensorSpec([], tf.string)])
 
 
 @pytest.fixture(scope="module")
 def decode_fn():
-    return tf.function(decode_like_imread, input_signature=[tf.TensorSpec([], tf.string)])
+    return tf.function(tf_decode.decode_like_imread, input_signature=[tf.TensorSpec([], tf.string)])
 
 
 # ---- building files ------------------------------------------------------------------------------
@@ -147,8 +146,8 @@ def test_orientation_of_pillow_jpeg_and_png(orientation_fn, photo, k):
         data = _pillow(photo, fmt, k, **kwargs)
         assert _ours(orientation_fn, data) == k == _cv2_orientation(data), fmt
     jpeg = _pillow(photo, "JPEG", k, quality=95)
-    assert int(exif.jpeg_exif_orientation(tf.constant(jpeg))) == k
-    assert int(exif.png_exif_orientation(tf.constant(jpeg))) == 1        # not a PNG
+    assert int(tf_decode.jpeg_exif_orientation(tf.constant(jpeg))) == k
+    assert int(tf_decode.png_exif_orientation(tf.constant(jpeg))) == 1        # not a PNG
 
 
 @pytest.mark.parametrize("order", ["II", "MM"])
@@ -173,8 +172,8 @@ def test_no_exif_non_jpeg_and_garbage_give_1(orientation_fn, photo, plain_jpeg):
     for data in (b"", b"garbage", b"\xff\xd8", b"\xff\xd8\xff", b"\xff\xd8\xff\xe1\xff\xff",
                  b"\x89PNG\r\n\x1a\n", b"\x89PNG\r\n\x1a\n\0\0\0\x10eXIfMM", bytes(range(256)) * 40):
         assert _ours(orientation_fn, data) == 1, data[:16]
-        assert int(exif.jpeg_exif_orientation(tf.constant(data))) == 1
-        assert int(exif.png_exif_orientation(tf.constant(data))) == 1
+        assert int(tf_decode.jpeg_exif_orientation(tf.constant(data))) == 1
+        assert int(tf_decode.png_exif_orientation(tf.constant(data))) == 1
 
 
 def test_truncated_and_malformed_exif(orientation_fn, plain_jpeg, photo):
@@ -301,12 +300,47 @@ def test_decode_like_imread_applies_orientation_exactly(decode_fn, photo, plain_
         np.testing.assert_array_equal(ours, expected)
 
 
+def _cv2_png(image):
+    ok, buf = cv2.imencode(".png", image)
+    assert ok
+    return buf.tobytes()
+
+
+def test_decode_like_imread_equals_cv2_for_grey_alpha_palette_16_bit(decode_fn, photo):
+    """Alpha dropped (not composited), grey and palettes expanded, 16-bit reduced to the high byte
+    (not rounded: the low bytes are random), exactly like cv2.imdecode(IMREAD_COLOR)."""
+    rng = np.random.default_rng(3)
+    alpha = rng.integers(0, 256, photo.shape[:2], dtype=np.uint8)
+    rgba = np.dstack([photo, alpha])
+    bgr16 = (photo[..., ::-1].astype(np.uint16) << 8) | rng.integers(0, 256, photo.shape, dtype=np.uint16)
+    alpha16 = rng.integers(0, 65536, photo.shape[:2], dtype=np.uint16)
+    palette, grey_alpha = io.BytesIO(), io.BytesIO()
+    Image.fromarray(photo).quantize(64).save(palette, "PNG")
+    Image.fromarray(rgba).convert("LA").save(grey_alpha, "PNG")
+    cases = {
+        "grey PNG": _pillow(photo[..., 1], "PNG"),
+        "grey JPEG": _pillow(photo[..., 1], "JPEG", quality=90),
+        "grey + alpha PNG": grey_alpha.getvalue(),
+        "RGBA PNG": _pillow(rgba, "PNG"),
+        "palette PNG": palette.getvalue(),
+        "16-bit PNG": _cv2_png(bgr16),
+        "16-bit grey PNG": _cv2_png(bgr16[..., 1]),
+        "16-bit RGBA PNG": _cv2_png(np.dstack([bgr16, alpha16])),
+        "BMP": _pillow(photo, "BMP"),
+    }
+    for name, data in cases.items():
+        ours = decode_fn(tf.constant(data)).numpy()
+        np.testing.assert_array_equal(ours, _cv2_rgb(data), err_msg=name)
+    np.testing.assert_array_equal(decode_fn(tf.constant(cases["16-bit PNG"])).numpy(),
+                                  (bgr16[..., ::-1] >> 8).astype(np.uint8))
+
+
 def test_apply_orientation_on_grey_and_unknown_values(photo):
     grey = photo[..., 0]
     for k, f in TRANSFORMS.items():
-        np.testing.assert_array_equal(exif.apply_orientation(grey, k).numpy(), f(grey))
+        np.testing.assert_array_equal(tf_decode.apply_orientation(grey, k).numpy(), f(grey))
     for k in (0, 9, -3):
-        np.testing.assert_array_equal(exif.apply_orientation(photo, k).numpy(), photo)
+        np.testing.assert_array_equal(tf_decode.apply_orientation(photo, k).numpy(), photo)
 
 
 def test_graph_has_no_python_callbacks(orientation_fn, decode_fn):
