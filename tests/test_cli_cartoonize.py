@@ -104,6 +104,24 @@ def test_exif_orientation_applied_like_imread(tmp_path, rng):
         np.testing.assert_array_equal(alpha, apply_orientation(rgba[..., 3], k), err_msg=f"orientation {k}")
 
 
+def test_alpha_follows_opencvs_orientation_when_the_colour_is_symmetric(tmp_path, rng):
+    """A flat-colour logo with a shaped alpha: its colour cannot tell which way OpenCV turned it,
+    yet the alpha comes back turned as cv2.imread turns the colour (PNG and WebP), and not twice
+    for TIFF, whose decoder applies the orientation by itself even in IMREAD_UNCHANGED."""
+    alpha = rng.integers(0, 256, (12, 20), dtype=np.uint8)
+    rgba = np.dstack([np.full((12, 20, 3), 90, np.uint8), alpha])
+    for fmt, kwargs in (("PNG", {}), ("WEBP", {"lossless": True}), ("TIFF", {})):
+        for k in range(1, 9):
+            im = Image.fromarray(rgba, "RGBA")
+            exif = im.getexif()
+            exif[0x0112] = k
+            path = tmp_path / f"logo{k}.{fmt.lower()}"
+            im.save(path, fmt, exif=exif.tobytes(), **kwargs)
+            bgr, got = read_image(path, keep_alpha=True)
+            assert bgr.shape == _imread(path).shape == apply_orientation(rgba[..., :3], k).shape, (fmt, k)
+            np.testing.assert_array_equal(got, apply_orientation(alpha, k), err_msg=f"{fmt} {k}")
+
+
 @pytest.mark.parametrize("name, reason", [
     ("empty.jpg", "empty file"), ("cut.jpg", "truncated"), ("cut_png.png", "truncated"),
     ("notes.jpg", "not an image"), ("tiny.png", "too small")])

@@ -22,7 +22,8 @@ from PIL import Image, UnidentifiedImageError
 
 MIN_SIDE = 8  # the pipeline crops to multiples of 8; smaller images would become empty
 
-_EXIF_ORIENTATION = 0x0112
+# (2, 3) with distinct values: each of the 8 EXIF transforms gives a different array.
+_PROBE = np.arange(6, dtype=np.uint8).reshape(2, 3)
 
 
 class ImageReadError(Exception):
@@ -60,14 +61,21 @@ def _integrity_problem(data):
     return None
 
 
-def exif_orientation(data):
-    """EXIF Orientation tag (1..8) of encoded image bytes; 1 when absent or unreadable."""
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            value = int(im.getexif().get(_EXIF_ORIENTATION, 1))
-    except Exception:  # any parse problem: no orientation, like OpenCV
+def _opencv_orientation(types, metadata):
+    """The EXIF orientation (1..8) OpenCV applies to an image with this metadata, as OpenCV reads it.
+
+    ``types``, ``metadata``: what `cv2.imdecodeWithMetadata` returned. The EXIF block goes into a
+    tiny PNG probe with distinct pixel values; how ``IMREAD_GRAYSCALE`` turns the probe tells the
+    orientation, so no EXIF parser of our own is needed. 1 when there is no EXIF block.
+    """
+    exif = [block for kind, block in zip(types, metadata) if kind == cv2.IMAGE_METADATA_EXIF]
+    if not exif:
         return 1
-    return value if 1 <= value <= 8 else 1
+    ok, probe = cv2.imencodeWithMetadata(".png", _PROBE, [cv2.IMAGE_METADATA_EXIF], exif[:1])
+    if not ok:
+        return 1
+    turned = cv2.imdecode(probe, cv2.IMREAD_GRAYSCALE)
+    return next((k for k in range(1, 9) if np.array_equal(apply_orientation(_PROBE, k), turned)), 1)
 
 
 def apply_orientation(array, orientation):
@@ -103,14 +111,15 @@ def _decode_alpha(data, bgr):
     """The alpha channel of ``data`` as uint8 (H, W), aligned with the decoded ``bgr``, or None.
 
     ``IMREAD_UNCHANGED`` (the only mode that keeps alpha) does not apply the EXIF orientation
-    that ``IMREAD_COLOR`` applies, so the EXIF orientation is applied here, after checking that
-    it turns the unrotated colour channels into exactly the ``bgr`` OpenCV returned.
+    that ``IMREAD_COLOR`` applies, so the orientation OpenCV reads from the EXIF data is applied
+    here, after checking that it turns the unrotated colour channels into exactly the ``bgr``
+    OpenCV returned (some decoders, e.g. TIFF, rotate by themselves: then nothing is left to do).
     """
-    raw = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    raw, types, metadata = cv2.imdecodeWithMetadata(data, cv2.IMREAD_UNCHANGED)
     if raw is None or raw.ndim != 3 or raw.shape[2] != 4:
         return None
     colour, alpha = _to_uint8(raw[..., :3]), _to_uint8(raw[..., 3])
-    for orientation in dict.fromkeys((exif_orientation(data.tobytes()), 1)):
+    for orientation in dict.fromkeys((_opencv_orientation(types, metadata), 1)):
         if np.array_equal(apply_orientation(colour, orientation), bgr):
             return apply_orientation(alpha, orientation)
     raise ImageReadError("cannot align the alpha channel with the (EXIF-rotated) colour image")
