@@ -12,8 +12,8 @@ onnxruntime use all cores (``os.cpu_count()`` threads); TensorFlow uses its defa
 (scikit-image's astronaut) fitted to the size. Fixed-size TFLite files run only at their size.
 
 Rows:
-* Keras (graph): the generator + guided filter as one graph (``KerasReference``: NumPy
-  pre/post-processing around a `tf.function`, like ``Model.predict``), float output;
+* Keras (graph): the generator + guided filter as one graph (`Cartoonizer.cartoonize_float` of the
+  checks' reference: NumPy pre/post-processing around a `tf.function`, like ``Model.predict``), float output;
 * Keras (eager): the same two calls made eagerly;
 * SavedModel ``cartoonize``: uint8 in/out, reloaded with `tf.saved_model.load`;
 * every ``*.tflite`` (LiteRT ``ai_edge_litert``, XNNPACK on) and ``wbc.onnx`` (onnxruntime CPU).
@@ -52,8 +52,8 @@ def runners(out_dir, generator):
 
     from wbc_tf.config import TFLiteVariant, choices
     from wbc_tf.export import tflite as tfl
-    from wbc_tf.export.reference import KerasReference
     from wbc_tf.export.saved_model import UINT8_INPUT, UINT8_SIGNATURE
+    from wbc_tf.export.verify import reference_cartoonizer
 
     def eager():
         from wbc_tf.guided_filter import guided_filter
@@ -63,7 +63,11 @@ def runners(out_dir, generator):
             return guided_filter(photo, generator(photo), 1, 5e-3).numpy()
         return run
 
-    rows = [("Keras (graph)", None, lambda: KerasReference(generator).float_rgb, None),
+    def graph():
+        cartoonizer = reference_cartoonizer(generator)
+        return lambda image: cartoonizer.cartoonize_float(image[..., ::-1])
+
+    rows = [("Keras (graph)", None, graph, None),
             ("Keras (eager)", None, eager, None)]
     saved = os.path.join(out_dir, "saved_model")
     if os.path.isdir(saved):
@@ -95,14 +99,14 @@ def main(argv=None):
     parser.add_argument("--json", help="also write the numbers here")
     args = parser.parse_args(argv)
 
-    from wbc_tf.export import photos
+    from wbc_tf.export import verify
     from wbc_tf.config import parse_size
     from wbc_tf.export.exporter import load_generator
     from wbc_tf.export.report import human_size
 
     sizes = [parse_size(s) for s in args.sizes]
-    photo = photos.load_photo("astronaut")
-    inputs = {size: photos.fit_to_size(photo, size) for size in sizes}
+    photo = verify.load_photo("astronaut")
+    inputs = {size: verify.fit_to_size(photo, size) for size in sizes}
     generator = load_generator()
     results = []
     for name, path, factory, fixed in runners(args.out_dir, generator):

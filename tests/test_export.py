@@ -1,8 +1,10 @@
-"""Deployment artefacts (issue #5): SavedModel, TFLite, ONNX, each checked against the Keras model.
+"""Deployment artefacts (issue #5): SavedModel, TFLite, ONNX, each checked (`wbc_tf.export.verify`)
+against the Cartoonizer.
 
-Unmarked (CI): the SavedModel (both signatures, reloaded in a fresh process and through the
-session loader TF Serving uses, equal to Keras exactly), the dynamic fp32 TFLite file (max |Δ| ≤ 1,
-≥ 99.9 % equal after truncation, builtin ops only), the Flex-op guard and the CLI.
+Unmarked (CI): the reference is the Cartoonizer; the SavedModel (both signatures, reloaded in a
+fresh process and through the session loader TF Serving uses, equal to the reference exactly), the
+dynamic fp32 TFLite file (max |Δ| ≤ 1, ≥ 99.9 % equal after truncation, builtin ops only), the
+Flex-op guard and the CLI.
 Slow (--run-slow): fp16 / dynamic-range / int8, fixed-size files, ONNX, the full default export.
 
 Sizes are small real-photo crops (64x96 and 96x64) so the unmarked part stays well under 150 s on
@@ -18,15 +20,13 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from tests import reference as independent
 from wbc_tf.cli import export as cli
-from wbc_tf.export import checks, metrics, photos
+from wbc_tf.config import ExportConfig, InferenceConfig, TFLiteVariant, choices, parse_size
 from wbc_tf.export import saved_model as sm
 from wbc_tf.export import tflite as tfl
-from wbc_tf.export.config import ExportConfig, parse_size
+from wbc_tf.export import verify
 from wbc_tf.export.exporter import load_generator
-from wbc_tf.export.reference import KerasReference
-from wbc_tf.weights import pretrained_checkpoint_dir, read_tf1_checkpoint
+from wbc_tf.inference import Cartoonizer
 
 
 # ---- fixtures ---------------------------------------------------------------------------------
@@ -39,15 +39,15 @@ def generator():
 
 @pytest.fixture(scope="module")
 def reference(generator):
-    return checks.CachedReference(KerasReference(generator))
+    return verify.Reference(verify.reference_cartoonizer(generator))
 
 
 @pytest.fixture(scope="module")
 def small_photos():
     """Real-photo crops, non-square both ways, H and W multiples of 8."""
     return {
-        "coffee 64x96": photos.load_photo("coffee")[120:184, 200:296],
-        "astronaut 96x64": photos.load_photo("astronaut")[40:136, 200:264],
+        "coffee 64x96": verify.load_photo("coffee")[120:184, 200:296],
+        "astronaut 96x64": verify.load_photo("astronaut")[40:136, 200:264],
     }
 
 
@@ -79,27 +79,20 @@ def _decode(png):
     return np.array(Image.open(io.BytesIO(png)).convert("RGB"))
 
 
-# ---- reference --------------------------------------------------------------------------------
+# ---- reference ----------------------------------------------------------------------------------
 
-def test_keras_reference_reproduces_independent_original_pipeline(generator, small_photos):
-    """KerasReference vs a from-the-spec forward pass (raw tf.nn convs, NumPy resize and float64
-    guided filter, TF1 checkpoint tensors): the held-out criterion, >= 99.9 % equal, max |Δ| <= 2."""
-    tensors = read_tf1_checkpoint(pretrained_checkpoint_dir())
-    ref = KerasReference(generator)
-    for image in small_photos.values():
-        x = image[None, :, :, ::-1].astype(np.float32) / 127.5 - 1
-        y = independent.guided_filter_np(x, independent.generator_forward(tensors, x), 1, 5e-3)
-        original = np.clip((y + 1) * 127.5, 0, 255).astype(np.float32)[0, :, :, ::-1]
-        ours = ref.float_rgb(image)
-        assert metrics.max_abs_diff(metrics.truncate(ours), metrics.truncate(original)) <= 2
-        assert metrics.equal_fraction(ours, original) >= 0.999
-
-
-def test_reference_pads_sizes_that_are_not_multiples_of_8(reference, small_photos):
-    image = small_photos["coffee 64x96"][:61, :91]
-    out = reference.float_rgb("odd", image)
-    assert out.shape == image.shape and out.dtype == np.float32
-    assert 0 <= out.min() and out.max() <= 255
+def test_reference_is_the_cartoonizer(generator, reference, small_photos):
+    """The checks' reference is Cartoonizer.cartoonize exactly (full resolution, pad mode, so a size
+    that is not a multiple of 8 keeps its size), and its float output that before the truncation."""
+    cartoonizer = Cartoonizer(generator, InferenceConfig(short_side=0, fit="pad"))
+    images = dict(small_photos, odd=small_photos["coffee 64x96"][:61, :91])
+    for name, image in images.items():
+        out = reference.float_rgb(name, image)
+        assert out.shape == image.shape and out.dtype == np.float32
+        assert 0 <= out.min() and out.max() <= 255 and not np.all(out == np.floor(out))
+        expected = cartoonizer.cartoonize(image)
+        np.testing.assert_array_equal(reference.uint8_rgb(name, image), expected, err_msg=name)
+        np.testing.assert_array_equal(out.astype(np.uint8), expected, err_msg=name)
 
 
 # ---- SavedModel -------------------------------------------------------------------------------
@@ -131,7 +124,7 @@ def test_saved_model_equals_keras_exactly_in_fresh_process(saved_model_dir, smal
     """Both signatures, reloaded in a new process (PNG in/out for serving_default), plus the TF1
     session loader of TF Serving (saved_model_cli run): identical uint8 output, including a
     size that is not a multiple of 8."""
-    results = checks.check_saved_model(saved_model_dir, small_photos, reference)
+    results = verify.check_saved_model(saved_model_dir, small_photos, reference)
     assert len(results) == 3
     for result in results:
         assert result.passed, (result.artefact, result.check, result.measured)
@@ -159,7 +152,7 @@ def test_bytes_signature_decodes_like_cv2_imread(loaded, reference, small_photos
         decoded = decoded[..., ::-1]
     assert cartoon.shape == image.shape
     expected = reference.uint8_rgb(f"{fmt} decoded", np.ascontiguousarray(decoded))
-    assert metrics.equal_fraction(cartoon, expected) >= 0.999
+    assert verify.equal_fraction(cartoon, expected) >= 0.999
 
 
 def test_bytes_signature_applies_exif_orientation_like_cv2_imread(loaded, reference, small_photos):
@@ -228,7 +221,7 @@ def test_fp32_tflite_signature_is_dynamic_rgb_float(fp32_model):
 def test_fp32_tflite_matches_keras(fp32_model, small_photos, reference, tmp_path):
     path = tmp_path / "wbc_fp32.tflite"
     path.write_bytes(fp32_model)
-    result = checks.check_tflite(str(path), "fp32", small_photos, reference)
+    result = verify.check_tflite(str(path), "fp32", small_photos, reference)
     assert result.passed, result.measured
     for m in result.per_image.values():
         assert m["max_abs"] <= 1.0
@@ -255,9 +248,9 @@ def test_builtin_only_conversion_fails_loudly_on_flex_ops():
     def det(x):
         return tf.linalg.det(x) + 1.0
 
-    converter = tfl._converter(det.get_concrete_function(), tf.Module())
+    converter = tfl.builtin_converter(det.get_concrete_function(), tf.Module())
     with pytest.raises(tfl.NonBuiltinOpError):
-        tfl._convert(converter)
+        tfl.run_converter(converter)
 
     # And a model that does contain a Flex op (converted with SELECT_TF_OPS) is detected.
     converter = tf.lite.TFLiteConverter.from_concrete_functions([det.get_concrete_function()])
@@ -294,8 +287,8 @@ def test_cli_bad_usage_exits_2(capsys):
 def test_cli_prints_table_and_exits_nonzero_on_failed_check(tmp_path, monkeypatch, capsys):
     """One CLI run (fp32 TFLite only, one check photo) with an impossible bound: the table is
     printed, the report written, and the exit status is 1."""
-    monkeypatch.setattr(photos, "CHECK_PHOTOS", ("coffee",))
-    monkeypatch.setitem(checks.TFLITE_CRITERIA, "fp32", ("max_abs", -1.0))
+    monkeypatch.setattr(verify, "CHECK_PHOTOS", ("coffee",))
+    monkeypatch.setitem(verify.TFLITE_CRITERIA, "fp32", ("max_abs", -1.0))
     status = cli.main(["--output-dir", str(tmp_path), "--formats", "tflite", "--variants", "fp32",
                        "--fixed-size", "0", "--quiet"])
     out = capsys.readouterr()
@@ -311,11 +304,11 @@ def test_cli_prints_table_and_exits_nonzero_on_failed_check(tmp_path, monkeypatc
 @pytest.mark.slow
 @pytest.mark.parametrize("variant", ["fp16", "dynamic_range", "int8"])
 def test_quantized_variants_against_keras(generator, small_photos, reference, tmp_path, variant):
-    calibration = photos.calibration_images() if variant == "int8" else None
+    calibration = verify.calibration_images() if variant == "int8" else None
     model = tfl.convert(generator, variant, calibration=calibration)
     path = tmp_path / tfl.tflite_filename(variant)
     path.write_bytes(model)
-    result = checks.check_tflite(str(path), variant, small_photos, reference)
+    result = verify.check_tflite(str(path), variant, small_photos, reference)
     assert result.passed, result.measured
     assert tfl.non_builtin_ops(model) == []
     assert len(model) < 3.1e6                                # fp16 ≈ 3.0 MB, int8 weights ≈ 1.5 MB
@@ -333,10 +326,10 @@ def test_fixed_size_fp32_has_static_shape_and_no_shape_ops(generator, reference,
     ops = tfl.op_counts(model)
     assert not {"SHAPE", "FILL", "PACK"} & set(ops)          # window counts folded to constants
     assert tfl.gpu_compatibility(model)[0] in (True, None)
-    image = photos.fit_to_size(photos.load_photo("coffee"), size)
+    image = verify.fit_to_size(verify.load_photo("coffee"), size)
     path = tmp_path / tfl.tflite_filename("fp32", size)
     path.write_bytes(model)
-    assert checks.check_tflite(str(path), "fp32", {"coffee": image}, reference).passed
+    assert verify.check_tflite(str(path), "fp32", {"coffee": image}, reference).passed
     with pytest.raises(ValueError):
         runner(np.zeros((72, 96, 3), np.uint8))
 
@@ -351,7 +344,7 @@ def test_onnx_against_keras(generator, small_photos, reference, tmp_path):
     export_onnx(generator, path)
     dims = [d.dim_param for d in onnx.load(str(path)).graph.input[0].type.tensor_type.shape.dim]
     assert dims[:3] == ["batch", "height", "width"]
-    result = checks.check_onnx(str(path), small_photos, reference)
+    result = verify.check_onnx(str(path), small_photos, reference)
     assert result.passed, result.measured
 
 
@@ -362,7 +355,7 @@ def test_cli_full_default_export(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status == 0, out
     names = set(os.listdir(tmp_path))
-    for variant in tfl.VARIANTS:
+    for variant in choices(TFLiteVariant):
         assert tfl.tflite_filename(variant) in names
         assert tfl.tflite_filename(variant, (64, 96)) in names
     assert "saved_model" in names

@@ -130,14 +130,21 @@ def normalize(image):
     return image.astype(np.float32) / np.float32(127.5) - np.float32(1)
 
 
+def denormalize_float(y):
+    """float32 [-1, 1] → float32 0..255: ``(y + 1) * 127.5`` clipped to [0, 255], before any cast.
+
+    What the float artefacts (TFLite, ONNX) output, and the first half of `denormalize`.
+    """
+    y = np.asarray(y, dtype=np.float32)
+    return np.clip((y + np.float32(1)) * np.float32(127.5), 0, 255)
+
+
 def denormalize(y, rounding=InferenceConfig.rounding):
     """float32 [-1, 1] → uint8: ``(y + 1) * 127.5``, clip to [0, 255], truncating cast (254.9 → 254).
 
     ``rounding='round'`` rounds half to even (``np.rint``) before the cast instead (not original).
     """
-    y = np.asarray(y, dtype=np.float32)
-    y = (y + np.float32(1)) * np.float32(127.5)
-    y = np.clip(y, 0, 255)
+    y = denormalize_float(y)
     if rounding == "round":
         y = np.rint(y)
     return y.astype(np.uint8)

@@ -1,17 +1,17 @@
-"""`export_all`: write every artefact of an `ExportConfig` and check each one against Keras.
+"""`export_all`: write every artefact of an `ExportConfig` and check each one against the Cartoonizer.
 
 Order: SavedModel, then TFLite (dynamic shape, then fixed size), then ONNX. Each artefact is
-checked right after it is written, against the same reference outputs (computed once per photo).
+checked right after it is written (`wbc_tf.export.verify`), against the same reference outputs
+(computed once per photo).
 """
 
 import os
 
-from wbc_tf.export import checks, photos
 from wbc_tf.export import saved_model as sm
 from wbc_tf.export import tflite as tfl
-from wbc_tf.export.checks import CheckResult
+from wbc_tf.export import verify
 from wbc_tf.export.onnx_export import export_onnx, onnx_available
-from wbc_tf.export.reference import KerasReference
+from wbc_tf.export.verify import CheckResult
 
 SAVED_MODEL_DIR = "saved_model"
 ONNX_FILE = "wbc.onnx"
@@ -43,8 +43,10 @@ def export_all(config, generator=None, log=print):
     generator = generator if generator is not None else load_generator(config.weights)
     radius, eps = config.gf_radius, config.gf_eps
     threads = config.threads or None
-    reference = checks.CachedReference(KerasReference(generator, radius, eps)) if config.check else None
-    check_set = photos.check_photos(config.check_images) if config.check else {}
+    reference = None
+    if config.check:
+        reference = verify.Reference(verify.reference_cartoonizer(generator, radius, eps))
+    check_set = verify.check_photos(config.check_images) if config.check else {}
     results = []
 
     if "saved_model" in config.formats:
@@ -53,7 +55,7 @@ def export_all(config, generator=None, log=print):
         sm.export_saved_model(generator, path, radius, eps)
         if config.check:
             log("  checking (fresh process and session loader)")
-            results += checks.check_saved_model(path, check_set, reference)
+            results += verify.check_saved_model(path, check_set, reference)
         else:
             results.append(_not_checked(SAVED_MODEL_DIR, sm.directory_size(path), "not checked"))
 
@@ -71,7 +73,7 @@ def export_all(config, generator=None, log=print):
             log(f"writing {path}")
             export_onnx(generator, path, config.onnx_opset, radius, eps)
             if config.check:
-                results.append(checks.check_onnx(path, check_set, reference, threads))
+                results.append(verify.check_onnx(path, check_set, reference, threads))
             else:
                 results.append(_not_checked(ONNX_FILE, os.path.getsize(path), "not checked"))
     return results
@@ -82,12 +84,12 @@ def _tflite(generator, variant, size, config, reference, check_set, threads, log
     name = tfl.tflite_filename(variant, size)
     path = os.path.join(config.output_dir, name)
     log(f"writing {path}")
-    calibration = photos.calibration_images(size) if variant == "int8" else None
+    calibration = verify.calibration_images(size) if variant == "int8" else None
     model = tfl.convert(generator, variant, size, calibration, config.gf_radius, config.gf_eps)
     with open(path, "wb") as f:
         f.write(model)
     if not config.check:
         return _not_checked(name, len(model), "not checked")
     images = check_set if size is None else {
-        f"{n} fitted to {size[0]}x{size[1]}": photos.fit_to_size(im, size) for n, im in check_set.items()}
-    return checks.check_tflite(path, variant, images, reference, threads)
+        f"{n} fitted to {size[0]}x{size[1]}": verify.fit_to_size(im, size) for n, im in check_set.items()}
+    return verify.check_tflite(path, variant, images, reference, threads)

@@ -54,7 +54,7 @@ def float_function(generator, size=None, radius=GF_RADIUS, eps=GF_EPS):
         size: (H, W) for a static shape; None for dynamic H, W.
 
     Returns:
-        ``(concrete_fn, module)``; pass both to `_converter`.
+        ``(concrete_fn, module)``; pass both to `builtin_converter`.
     """
     graph = CartoonGraph(generator, radius, eps, barrier=False)
     h, w = size if size else (None, None)
@@ -73,14 +73,17 @@ def float_function(generator, size=None, radius=GF_RADIUS, eps=GF_EPS):
     return concrete_fn, module
 
 
-def _converter(concrete_fn, module=None):
+def builtin_converter(concrete_fn, module=None):
+    """A `tf.lite.TFLiteConverter` for ``concrete_fn`` restricted to the TFLite builtins (no Flex, no custom
+    ops); ``module`` is the trackable object that owns the function's variables."""
     converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete_fn], module)
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
     converter.allow_custom_ops = False
     return converter
 
 
-def _convert(converter):
+def run_converter(converter):
+    """``converter.convert()``; raises `NonBuiltinOpError` when an op would need Flex."""
     try:
         return converter.convert()
     except Exception as e:  # ConverterError; its message lists the ops that are not builtins
@@ -94,14 +97,14 @@ def _convert(converter):
 
 def _int8(concrete_fn, module, calibration, generator_name):
     """Calibrated int8 generator, float guided filter and pre/post-processing."""
-    float_model = _convert(_converter(concrete_fn, module))
+    float_model = run_converter(builtin_converter(concrete_fn, module))
     keep_float = [name for name in output_tensor_names(float_model) if generator_name not in name]
 
     def representative():
         for batch in calibration:
             yield [batch]
 
-    converter = _converter(concrete_fn, module)
+    converter = builtin_converter(concrete_fn, module)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float)
@@ -137,12 +140,12 @@ def convert(generator, variant="fp32", size=None, calibration=None, radius=GF_RA
             raise ValueError("the int8 variant needs calibration images")
         model = _int8(concrete_fn, module, calibration, generator.name)
     else:
-        converter = _converter(concrete_fn, module)
+        converter = builtin_converter(concrete_fn, module)
         if variant in ("fp16", "dynamic_range"):
             converter.optimizations = [tf.lite.Optimize.DEFAULT]
         if variant == "fp16":
             converter.target_spec.supported_types = [tf.float16]
-        model = _convert(converter)
+        model = run_converter(converter)
     assert_builtin_only(model)
     return model
 

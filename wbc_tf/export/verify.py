@@ -1,4 +1,10 @@
-"""Checks of every artefact against the Keras reference (`wbc_tf.export.reference`).
+"""The export checks: every artefact against `wbc_tf.inference.Cartoonizer` itself, on real photos.
+
+The reference is the Python pipeline, not a copy of it: `reference_cartoonizer` is a `Cartoonizer` at
+full resolution (``short_side=0``) in pad mode (sizes that are not multiples of 8 are reflect-padded
+and cropped back, as the SavedModel does) with the artefact's guided filter. `Reference` keeps its
+outputs per photo: the float output before the truncating cast (`wbc_tf.inference.denormalize_float`)
+for the float artefacts, the uint8 output of `Cartoonizer.cartoonize` for the SavedModel.
 
 Criteria (issue #5), all in 0..255 units, on real photos including a non-square one:
 
@@ -11,7 +17,11 @@ Criteria (issue #5), all in 0..255 units, on real photos including a non-square 
   TF1-style session loader that TF Serving uses (``saved_model_cli run``) gives ``cartoonize``'s
   output exactly too; no Assert / PyFunc ops.
 
-Each check returns a `CheckResult`; the exporter prints them as a table.
+Photos: the check photos and the int8 calibration photos ship with scikit-image (nothing is
+downloaded) and are disjoint, so quantisation is not judged on its own calibration data. Extra
+check images and every encoded image here are read and written with `wbc_tf.image_io`.
+
+Each check returns a `CheckResult`; the exporter prints them as a table (`wbc_tf.export.report`).
 """
 
 import dataclasses
@@ -24,9 +34,17 @@ import tempfile
 import cv2
 import numpy as np
 
-from wbc_tf.export import metrics
+from wbc_tf.config import InferenceConfig
 from wbc_tf.export import saved_model as sm
 from wbc_tf.export import tflite as tfl
+from wbc_tf.export.graph import GF_EPS, GF_RADIUS
+from wbc_tf.image_io import decode_image, encode_image, read_image
+from wbc_tf.inference import Cartoonizer, denormalize, denormalize_float, resize_crop
+
+# Check photos: one square, one non-square (H, W already multiples of 8).
+CHECK_PHOTOS = ("astronaut", "coffee")          # 512x512, 400x600
+# Calibration photos for the int8 variant (cats, a rocket launch, a street scene).
+CALIBRATION_PHOTOS = ("chelsea", "rocket", "motorcycle")
 
 # variant -> (metric, bound); max_abs is an upper bound, psnr a lower bound.
 TFLITE_CRITERIA = {
@@ -37,6 +55,149 @@ TFLITE_CRITERIA = {
 }
 ONNX_CRITERION = ("max_abs", 1.0)
 
+
+# --- photos ------------------------------------------------------------------------------------
+
+def load_photo(name):
+    """A scikit-image photo by name as uint8 RGB (H, W, 3)."""
+    from skimage import data
+    if name == "motorcycle":
+        image = data.stereo_motorcycle()[0]  # left view of the stereo pair
+    else:
+        image = getattr(data, name)()
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3].astype(np.uint8))
+
+
+def load_image_file(path):
+    """An image file as uint8 RGB (H, W, 3), read like ``cv2.imread`` (`wbc_tf.image_io.read_image`).
+
+    Raises:
+        wbc_tf.image_io.ImageReadError: unreadable, corrupt or smaller than 8 px.
+    """
+    bgr, _ = read_image(path)
+    return np.ascontiguousarray(bgr[..., ::-1])
+
+
+def crop_to_multiple(image):
+    """Top-left crop of (H, W, 3) to multiples of 8, like the original (its ``resize_crop``, no resize)."""
+    return resize_crop(image, short_side=0)
+
+
+def fit_to_size(image, size):
+    """Resize (INTER_AREA, keeping the aspect ratio) to cover ``size`` = (H, W), then top-left crop."""
+    th, tw = size
+    h, w = image.shape[:2]
+    scale = max(th / h, tw / w)
+    if scale != 1:
+        nh, nw = max(th, int(round(h * scale))), max(tw, int(round(w * scale)))
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+        image = cv2.resize(image, (nw, nh), interpolation=interp)
+    return np.ascontiguousarray(image[:th, :tw])
+
+
+def check_photos(extra_paths=()):
+    """``{name: uint8 RGB}`` of the check photos (bundled + ``extra_paths``), cropped to multiples of 8."""
+    photos = {name: crop_to_multiple(load_photo(name)) for name in CHECK_PHOTOS}
+    for path in extra_paths:
+        photos[str(path)] = crop_to_multiple(load_image_file(path))
+    return photos
+
+
+def calibration_images(size=None, crop=256):
+    """Float32 RGB 0..255 batches (1, h, w, 3) for the int8 converter's representative dataset.
+
+    Args:
+        size: fixed (H, W) of a fixed-shape model; None = a dynamic model, fed whole photos
+            (cropped to multiples of 8) and ``crop``-sized tiles of them.
+        crop: tile size for dynamic models (more samples without more pixels).
+    """
+    batches = []
+    for name in CALIBRATION_PHOTOS:
+        photo = load_photo(name)
+        if size is not None:
+            tiles = [fit_to_size(photo, size)]
+        else:
+            whole = crop_to_multiple(photo)
+            h, w = whole.shape[:2]
+            tiles = [whole, whole[:crop, :crop], whole[h - crop:, w - crop:]]
+        batches += [t[None].astype(np.float32) for t in tiles]
+    return batches
+
+
+# --- metrics (0..255 units, (H, W, 3) arrays) --------------------------------------------------
+
+def max_abs_diff(a, b):
+    """max |a − b| in 0..255 units."""
+    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+
+
+def psnr(a, b, peak=255.0):
+    """PSNR in dB of ``a`` against ``b`` (inf when equal)."""
+    mse = float(np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10.0 * np.log10(peak * peak / mse)
+
+
+def truncate(image):
+    """An artefact's 0..255 output as the original writes it: clip, then truncate toward zero."""
+    return np.clip(np.asarray(image, np.float32), 0, 255).astype(np.uint8)
+
+
+def equal_fraction(a, b):
+    """Fraction of equal values after the truncating uint8 cast of both (1.0 = identical)."""
+    return float(np.mean(truncate(a) == truncate(b)))
+
+
+def compare(output, reference):
+    """``{'max_abs', 'psnr', 'equal'}`` of an output against the reference (both 0..255)."""
+    return {"max_abs": max_abs_diff(output, reference), "psnr": psnr(output, reference),
+            "equal": equal_fraction(output, reference)}
+
+
+# --- the reference -----------------------------------------------------------------------------
+
+def reference_cartoonizer(generator, radius=GF_RADIUS, eps=GF_EPS):
+    """The `Cartoonizer` the artefacts are checked against: no resize, pad mode, this guided filter."""
+    return Cartoonizer(generator, InferenceConfig(short_side=0, fit="pad", gf_radius=radius, gf_eps=eps))
+
+
+class Reference:
+    """`Cartoonizer` outputs per photo, computed once per (name, shape) and shared by every check.
+
+    Args:
+        cartoonizer: see `reference_cartoonizer`.
+
+    Example:
+        >>> ref = Reference(reference_cartoonizer(generator))
+        >>> ref.float_rgb("astronaut", photo)   # (H, W, 3) float32 0..255, before truncation
+        >>> ref.uint8_rgb("astronaut", photo)   # (H, W, 3) uint8 = cartoonizer.cartoonize(photo)
+    """
+
+    def __init__(self, cartoonizer):
+        self.cartoonizer = cartoonizer
+        self._outputs = {}
+
+    def _output(self, name, image):
+        # (H, W, 3) float32 BGR, unclipped: `Cartoonizer.cartoonize_float` of the photo.
+        key = (name, image.shape)
+        if key not in self._outputs:
+            bgr = np.ascontiguousarray(np.asarray(image)[..., ::-1])
+            self._outputs[key] = self.cartoonizer.cartoonize_float(bgr)
+        return self._outputs[key]
+
+    def float_rgb(self, name, image):
+        """(H, W, 3) uint8 RGB, any H, W ≥ 8 → float32 RGB 0..255, clipped, not truncated."""
+        return np.ascontiguousarray(denormalize_float(self._output(name, image))[..., ::-1])
+
+    def uint8_rgb(self, name, image):
+        """(H, W, 3) uint8 RGB → uint8 RGB, what `Cartoonizer.cartoonize` returns."""
+        cartoon = denormalize(self._output(name, image), self.cartoonizer.config.rounding)
+        return np.ascontiguousarray(cartoon[..., ::-1])
+
+
+# --- results -----------------------------------------------------------------------------------
 
 @dataclasses.dataclass
 class CheckResult:
@@ -66,23 +227,6 @@ class CheckResult:
         return {True: "PASS", False: "FAIL", None: "SKIP"}[self.passed]
 
 
-class CachedReference:
-    """Memoises `KerasReference.float_rgb` per photo (keyed by name and shape)."""
-
-    def __init__(self, reference):
-        self.reference = reference
-        self._cache = {}
-
-    def float_rgb(self, name, image):
-        key = (name, image.shape)
-        if key not in self._cache:
-            self._cache[key] = self.reference.float_rgb(image)
-        return self._cache[key]
-
-    def uint8_rgb(self, name, image):
-        return metrics.truncate(self.float_rgb(name, image))
-
-
 def _describe(metric, bound):
     return f"max|Δ| ≤ {bound:g}" if metric == "max_abs" else f"PSNR ≥ {bound:g} dB"
 
@@ -100,17 +244,19 @@ def _passes(per_image, metric, bound):
     return all(v <= bound for v in values) if metric == "max_abs" else all(v >= bound for v in values)
 
 
+# --- TFLite and ONNX ---------------------------------------------------------------------------
+
 def check_float_runner(artefact, size, runner, photos, reference, criterion):
     """Compare a float-output runner (TFLite / ONNX) with the reference on ``photos``.
 
     Args:
         runner: callable (H, W, 3) uint8 RGB → float32 RGB 0..255.
         photos: ``{name: uint8 RGB}`` with H, W multiples of 8.
-        reference: a `CachedReference`.
+        reference: a `Reference`.
         criterion: ``(metric, bound)``.
     """
     metric, bound = criterion
-    per_image = {name: metrics.compare(runner(image), reference.float_rgb(name, image))
+    per_image = {name: compare(runner(image), reference.float_rgb(name, image))
                  for name, image in photos.items()}
     return CheckResult(artefact, size, _describe(metric, bound) + " vs Keras",
                        _passes(per_image, metric, bound), _summary(per_image), per_image)
@@ -144,23 +290,18 @@ def check_onnx(path, photos, reference, num_threads=None):
 # --- SavedModel --------------------------------------------------------------------------------
 
 def _png(image_rgb):
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image_rgb[..., ::-1]))
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
-    return buf.reshape(-1)
+    return encode_image(".png", np.ascontiguousarray(image_rgb[..., ::-1])).reshape(-1)
 
 
-def _decode_png(buf):
-    return cv2.imdecode(np.asarray(buf, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+def _decode_rgb(buf):
+    bgr, _ = decode_image(np.asarray(buf, np.uint8))
+    return np.ascontiguousarray(bgr[..., ::-1])
 
 
 def jpeg_with_orientation(image_rgb, orientation, quality=95):
     """JPEG bytes (uint8 vector) of ``image_rgb`` as stored pixels, with an EXIF APP1 segment whose
     IFD0 holds one entry, Orientation = ``orientation`` (big-endian, as cameras and Pillow write)."""
-    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(image_rgb[..., ::-1]),
-                           [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
+    buf = encode_image(".jpg", np.ascontiguousarray(image_rgb[..., ::-1]), jpg_quality=quality)
     # TIFF header (MM, 42, IFD0 at 8), 1 entry: tag 0x0112, SHORT, count 1, value; next IFD 0.
     tiff = b"MM" + struct.pack(">HIH", 42, 8, 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
     payload = b"Exif\0\0" + tiff + struct.pack(">I", 0)
@@ -175,8 +316,7 @@ def exif_photo(photos, orientation=6):
     name, image = next(iter(photos.items()))
     crop = image[: min(72, image.shape[0]), : min(112, image.shape[1])]
     jpeg = jpeg_with_orientation(crop, orientation)
-    decoded = np.ascontiguousarray(cv2.imdecode(jpeg, cv2.IMREAD_COLOR)[..., ::-1])
-    return f"{name} as JPEG, EXIF orientation {orientation}", jpeg, decoded
+    return f"{name} as JPEG, EXIF orientation {orientation}", jpeg, _decode_rgb(jpeg)
 
 
 def saved_model_photos(photos):
@@ -211,7 +351,7 @@ def run_reloaded(path, images, encoded=(), timeout=900):
              timeout)
         with np.load(outputs) as out:
             uint8 = [out[f"uint8_{i}"] for i in range(len(images))]
-            pngs = [_decode_png(out[f"png_{i}"]) for i in range(len(images) + len(encoded))]
+            pngs = [_decode_rgb(out[f"png_{i}"]) for i in range(len(images) + len(encoded))]
     return uint8, pngs
 
 
@@ -240,7 +380,7 @@ def _exact(artefact, size, check, outputs, expected, info=None):
         if out.shape != ref.shape:
             per_image[name] = {"max_abs": float("inf"), "psnr": 0.0, "equal": 0.0}
         else:
-            per_image[name] = metrics.compare(out, ref)
+            per_image[name] = compare(out, ref)
     passed = all(m["equal"] == 1.0 for m in per_image.values())
     return CheckResult(artefact, size, check, passed, _summary(per_image), per_image, info or {})
 
