@@ -1,4 +1,8 @@
-"""Shared fixtures: tiny images, a real photo from scikit-image, the `slow` marker gate."""
+"""Shared fixtures: real photos from scikit-image, the bundled release weights, the `slow` marker gate.
+
+Plain helper functions (random weights, tiny datasets) are in ``tests/helpers.py``; the independent
+reference of the original code is ``tests/reference.py``.
+"""
 
 import os
 
@@ -33,6 +37,29 @@ def coffee_rgb():
     """A real 400x600 RGB photo (non-square) shipped inside scikit-image."""
     from skimage import data
     return data.coffee()
+
+
+@pytest.fixture(scope="session")
+def chelsea_rgb():
+    """A real 300x451 RGB photo (odd sizes) shipped inside scikit-image."""
+    from skimage import data
+    return data.chelsea()
+
+
+@pytest.fixture(scope="session")
+def release_tensors():
+    """The 36 ``{tf1_name: array}`` tensors of the bundled ``model-33999``, read with ``tf.train`` only."""
+    import tensorflow as tf
+    from wbc_tf.weights import pretrained_checkpoint_dir
+    reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(pretrained_checkpoint_dir()))
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()}
+
+
+@pytest.fixture(scope="session")
+def cartoonizer():
+    """`Cartoonizer` with the bundled release weights and the original's defaults, built once."""
+    from wbc_tf.inference import Cartoonizer
+    return Cartoonizer.from_pretrained()
 
 
 @pytest.fixture

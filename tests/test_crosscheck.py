@@ -255,13 +255,14 @@ def _random_vgg_dict(rng):
 def test_loss_terms_match_independent_float64_reference():
     from wbc_tf.config import TrainConfig
     from wbc_tf.gan import build_white_box_gan
+    from wbc_tf.weights import gan_to_tf1_dict, load_gan_tf1_dict
 
     rng = np.random.default_rng(1234)
     tensors = _random_tf1_dict(rng)
     vgg = _random_vgg_dict(rng)
     gan = build_white_box_gan(TrainConfig(), vgg_weights=vgg)
-    gan.load_tf1_dict(tensors)
-    stored = gan.to_tf1_dict()
+    load_gan_tf1_dict(gan, tensors)
+    stored = gan_to_tf1_dict(gan)
     assert set(stored) == set(tensors)
     for name, value in tensors.items():
         np.testing.assert_array_equal(stored[name], value, err_msg=name)
@@ -277,7 +278,7 @@ def test_loss_terms_match_independent_float64_reference():
         return {k: float(np.asarray(v)) for k, v in gan.loss_terms(*inputs, color_weights).items()}
 
     def stored_u():
-        return {k: v for k, v in gan.to_tf1_dict().items() if k.endswith("/u")}
+        return {k: v for k, v in gan_to_tf1_dict(gan).items() if k.endswith("/u")}
 
     first = terms(photo, cartoon, superpixel)
     u_after_first = stored_u()

@@ -8,7 +8,7 @@ Six 3×3 SN convs (strides 2, 1, 2, 1, 2, 1; channels c, c, 2c, 2c, 4c, 4c; Leak
 * ``disc_gray``, the texture discriminator, on 1-channel colour-shifted images.
 
 Layer names follow the TF1 scopes (``conv0_1`` … ``conv2_2``, ``conv_out``), so
-`discriminator_name_table` maps ``disc_blur/conv0_1/kernel|bias|u`` one line per layer.
+`wbc_tf.weights.discriminator_name_table` maps ``disc_blur/conv0_1/kernel|bias|u`` one line per layer.
 ``training=True`` advances every layer's ``u`` by one power iteration (see
 `wbc_tf.spectral_norm.SpectralNormConv2D`).
 """
@@ -16,7 +16,6 @@ Layer names follow the TF1 scopes (``conv0_1`` … ``conv2_2``, ``conv_out``), s
 import keras
 
 from wbc_tf.spectral_norm import SpectralNormConv2D
-from wbc_tf.weights import WeightConversionError, assign_strict
 
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default used by the original
 
@@ -58,45 +57,3 @@ def build_texture_discriminator(channels=32):
     """``disc_gray``: D_t, sees the 1-channel random colour shift of BGR images."""
     return build_discriminator(1, channels, name=TEXTURE_SCOPE)
 
-
-def discriminator_name_table(model, scope=None):
-    """Return ``{tf1_name: keras_variable}``: ``<scope>/<layer>/kernel|bias|u`` for every SN layer.
-
-    ``scope`` defaults to the model name. Raises `WeightConversionError` if a layer is missing or
-    the model holds variables the table does not cover.
-    """
-    scope = scope or model.name
-    table = {}
-    for layer_name in LAYER_NAMES:
-        try:
-            layer = model.get_layer(layer_name)
-        except ValueError as e:
-            raise WeightConversionError(
-                f"model {model.name!r} has no layer {layer_name!r} "
-                "(is it a build_discriminator model?)") from e
-        for var_name in ("kernel", "bias", "u"):
-            table[f"{scope}/{layer_name}/{var_name}"] = getattr(layer, var_name)
-    covered = {id(v) for v in table.values()}
-    extra = [w.path for w in model.weights if id(w) not in covered]
-    if extra:
-        raise WeightConversionError(f"model variables not covered by the name table: {extra}")
-    return table
-
-
-def discriminator_to_tf1_dict(model, scope=None):
-    """Return ``{tf1_name: np.ndarray}`` (kernels, biases and ``u``) for one discriminator."""
-    return {name: var.numpy() for name, var in discriminator_name_table(model, scope).items()}
-
-
-def assign_tf1_discriminator(model, tensors, scope=None):
-    """Assign ``{tf1_name: array}`` to a discriminator, strictly (like `wbc_tf.weights.assign_tf1_dict`).
-
-    Tensors outside ``<scope>/`` are ignored; inside it every name (``u`` included) must be used
-    exactly once with the right shape.
-
-    Raises:
-        WeightConversionError: listing every missing, unused and mis-shaped tensor.
-    """
-    scope = scope or model.name
-    source = {k: v for k, v in tensors.items() if k.startswith(scope + "/")}
-    assign_strict(discriminator_name_table(model, scope), source, scope)

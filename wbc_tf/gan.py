@@ -6,7 +6,7 @@ Everything is BGR [-1, 1] NHWC float32, like the original (spec §0). Typical us
     from wbc_tf.gan import build_white_box_gan, GeneratorPretrainer
 
     gan = build_white_box_gan(TrainConfig(), vgg_weights="imagenet")  # or a .h5 / vgg19_no_fc.npy path
-    gan.load_tf1_dict(tensors)            # optional: {generator/..., disc_blur/..., disc_gray/...}
+    load_gan_tf1_dict(gan, tensors)       # optional (wbc_tf.weights): {generator/..., disc_blur/...}
     gan.compile()                         # Adam(2e-4, 0.5, 0.99, 1e-8) for G and for both Ds
     gan.fit(dataset_of_photo_cartoon_pairs, steps_per_epoch=500, epochs=200)
 
@@ -25,29 +25,18 @@ import tensorflow as tf
 
 from wbc_tf import losses
 from wbc_tf.config import OUTPUT_ACTIVATIONS, SN_UPDATES, SUPERPIXEL_COLOURINGS, TrainConfig
-from wbc_tf.discriminator import (SURFACE_SCOPE, TEXTURE_SCOPE, build_surface_discriminator,
-                                  build_texture_discriminator, discriminator_name_table)
+from wbc_tf.discriminator import build_surface_discriminator, build_texture_discriminator
 from wbc_tf.generator import build_generator
 from wbc_tf.guided_filter import guided_filter
 from wbc_tf.representations import (color_shift, sample_color_shift_weights, structure_representation,
                                     surface_representation)
 from wbc_tf.vgg import build_vgg, load_vgg_weights
-from wbc_tf.weights import assign_strict, generator_name_table
 
 # The ten scalars the original writes to its summary every iteration (train.py), in its order.
 METRIC_NAMES = ("tv_loss", "photo_loss", "superpixel_loss", "recon_loss", "d_loss_gray", "g_loss_gray",
                 "d_loss_blur", "g_loss_blur", "d_loss_total", "g_loss_total")
 LOSS_TERM_NAMES = ("tv_loss", "photo_loss", "superpixel_loss", "g_loss_blur", "g_loss_gray",
                    "d_loss_blur", "d_loss_gray", "g_loss_total", "d_loss_total")
-# TF1 optimizer bookkeeping that may sit in a full checkpoint; never model weights.
-_TF1_OPTIMIZER_SUFFIXES = ("/Adam", "/Adam_1")
-_TF1_OPTIMIZER_NAMES = ("beta1_power", "beta2_power", "global_step")
-
-
-def _is_tf1_optimizer_name(name):
-    last = name.split("/")[-1]
-    return (name.endswith(_TF1_OPTIMIZER_SUFFIXES) or last in _TF1_OPTIMIZER_NAMES
-            or last.startswith(("beta1_power_", "beta2_power_")))
 
 
 def _adam(config, name):
@@ -304,34 +293,6 @@ class WhiteBoxGAN(keras.Model):
     def load_vgg_weights(self, weights):
         """Load VGG weights ("imagenet", .h5 / ``vgg19_no_fc.npy`` path, or dict); see `wbc_tf.vgg`."""
         load_vgg_weights(self.vgg, weights)
-        return self
-
-    # --- TF1 weight names ----------------------------------------------------------------------
-
-    def tf1_name_table(self):
-        """``{tf1_name: variable}`` for ``generator/…``, ``disc_blur/…``, ``disc_gray/…`` (``u`` included)."""
-        table = dict(generator_name_table(self.generator))
-        table.update(discriminator_name_table(self.surface_discriminator, SURFACE_SCOPE))
-        table.update(discriminator_name_table(self.texture_discriminator, TEXTURE_SCOPE))
-        return table
-
-    def to_tf1_dict(self):
-        """``{tf1_name: np.ndarray}`` of G and both Ds, the names of the original's variables."""
-        return {name: var.numpy() for name, var in self.tf1_name_table().items()}
-
-    def load_tf1_dict(self, tensors):
-        """Assign ``{tf1_name: array}`` to G and both Ds, strictly.
-
-        Every generator / ``disc_blur`` / ``disc_gray`` variable (``u`` included) must be present
-        with the right shape, and every other key is an error, except TF1 Adam bookkeeping
-        (``…/Adam``, ``…/Adam_1``, ``beta1_power``, ``beta2_power``, ``global_step``), which is
-        skipped. Nothing is assigned unless everything matches.
-
-        Raises:
-            WeightConversionError: listing every missing, unused and mis-shaped tensor.
-        """
-        source = {k: v for k, v in tensors.items() if not _is_tf1_optimizer_name(k)}
-        assign_strict(self.tf1_name_table(), source, "GAN")
         return self
 
 
