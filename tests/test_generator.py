@@ -55,11 +55,8 @@ def test_multiple_of_4_rule():
 def test_legacy_resize_matches_closed_form(rng):
     x = rng.standard_normal((2, 5, 7, 3)).astype(np.float32)
     got = LegacyBilinearUpsample()(x).numpy()
-    want = reference.legacy_upsample2x(x)
+    want = reference.upsample2x_legacy(x)
     np.testing.assert_allclose(got, want, atol=1e-6)
-    # The closed form itself, on a hand example: [0, 2, 10] -> [0, 1, 2, 6, 10, 10].
-    row = reference.legacy_upsample2x(np.array([0.0, 2.0, 10.0]).reshape(1, 1, 3, 1))[0, 0, :, 0]
-    np.testing.assert_array_equal(row, [0, 1, 2, 6, 10, 10])
     # The half-pixel resize (UpSampling2D / tf.image.resize) is measurably different.
     half = tf.image.resize(x, (10, 14), method="bilinear").numpy()
     assert np.abs(half - want).max() > 0.1
@@ -67,17 +64,13 @@ def test_legacy_resize_matches_closed_form(rng):
 
 def test_stride2_same_padding_is_asymmetric(rng):
     """TF 'SAME' at stride 2 on an even size pads 0 before and 1 after (spec §2.2)."""
-    assert reference.same_pads(8, 3, 2) == (0, 1)
-    assert reference.same_pads(8, 3, 1) == (1, 1)
-    assert reference.same_pads(8, 7, 1) == (3, 3)
     g = build_generator()
     conv = g.get_layer("Conv_1")
     x = rng.standard_normal((1, 8, 8, 32)).astype(np.float32)
     kernel, bias = conv.kernel.numpy(), conv.bias.numpy()
     got = conv(x).numpy()
-    asym = tf.nn.conv2d(tf.pad(x, [[0, 0], [0, 1], [0, 1], [0, 0]]), kernel, 2, "VALID") + bias
+    np.testing.assert_allclose(got, reference.conv2d_same(x, kernel, bias, 2), atol=1e-5)   # pads (0, 1)
     sym = tf.nn.conv2d(tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]), kernel, 2, "VALID") + bias
-    np.testing.assert_allclose(got, asym.numpy(), atol=1e-5)
     assert np.abs(got - sym.numpy()[:, :4, :4]).max() > 0.1  # PyTorch-style padding=1 differs
 
 
@@ -89,7 +82,7 @@ def test_released_generator_and_filter_match_independent_forward(released, astro
     want_g = reference.generator_forward(tensors, x)
     got_g = released(x).numpy()
     assert np.abs(got_g - want_g).max() <= 1e-4
-    want = reference.guided_filter_np(x, want_g, 1, 5e-3)
+    want = reference.guided_filter(x, want_g, 1, 5e-3)
     got = guided_filter(x, got_g, 1, 5e-3).numpy()
     assert np.abs(got - want).max() <= 1e-4
     # The output really is a cartoon, not the identity: a sanity bound on the change.

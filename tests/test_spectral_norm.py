@@ -5,19 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import reference
 from wbc_tf.spectral_norm import SpectralNormConv2D, spectral_normalize
-
-
-def _np_normalize(z):
-    return z / np.sqrt(max(np.sum(z * z), 1e-12))
-
-
-def _np_power_iteration(kernel, u):
-    """One iteration of the original, in float64 NumPy: returns (û, v̂, σ)."""
-    w = kernel.reshape(-1, kernel.shape[-1]).astype(np.float64)
-    v = _np_normalize(u.astype(np.float64) @ w.T)
-    u_hat = _np_normalize(v @ w)
-    return u_hat, v, float((v @ w @ u_hat.T).item())
 
 
 def _layer(rng, filters=6, c_in=4, k=3, strides=1):
@@ -32,7 +21,7 @@ def test_sigma_one_iteration_matches_explicit_formula(rng):
     kernel = rng.normal(size=(3, 3, 4, 6)).astype("float32")
     u = rng.normal(size=(1, 6)).astype("float32")
     kernel_sn, u_hat, sigma = spectral_normalize(tf.constant(kernel), tf.constant(u))
-    ref_u, _, ref_sigma = _np_power_iteration(kernel, u)
+    ref_u, _, ref_sigma = reference.power_iteration(kernel, u)
     np.testing.assert_allclose(float(sigma), ref_sigma, rtol=1e-5)
     np.testing.assert_allclose(u_hat.numpy(), ref_u, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(kernel_sn.numpy(), kernel / ref_sigma, rtol=1e-5, atol=1e-6)
@@ -55,8 +44,8 @@ def test_sigma_converges_to_largest_singular_value(rng):
 def test_forward_is_conv_with_kernel_over_sigma(rng):
     layer = _layer(rng, strides=2)
     x = rng.normal(size=(2, 8, 8, 4)).astype("float32")
-    _, _, sigma = _np_power_iteration(layer.kernel.numpy(), layer.u.numpy())
-    expected = tf.nn.conv2d(x, layer.kernel.numpy() / sigma, 2, "SAME").numpy() + layer.bias.numpy()
+    _, _, sigma = reference.power_iteration(layer.kernel.numpy(), layer.u.numpy())
+    expected = reference.conv2d_same(x, layer.kernel.numpy() / sigma, layer.bias.numpy(), 2)
     np.testing.assert_allclose(layer(x).numpy(), expected, rtol=1e-5, atol=1e-5)
     assert layer(x).shape == (2, 4, 4, 6)
 
@@ -71,7 +60,7 @@ def test_gradient_flows_through_sigma(rng):
     grad = tape.gradient(loss, layer.kernel).numpy()
 
     kernel = tf.constant(layer.kernel.numpy(), tf.float64)
-    u_hat, v_hat, _ = _np_power_iteration(layer.kernel.numpy(), layer.u.numpy())
+    u_hat, v_hat, _ = reference.power_iteration(layer.kernel.numpy(), layer.u.numpy())
     with tf.GradientTape() as tape:
         tape.watch(kernel)
         w = tf.reshape(kernel, (-1, 6))
@@ -99,7 +88,7 @@ def test_u_written_back_on_every_training_call_only(rng):
     np.testing.assert_array_equal(layer.u.numpy(), u0)            # no write without training
     layer(x, training=True)
     u1 = layer.u.numpy().copy()
-    np.testing.assert_allclose(u1, _np_power_iteration(kernel_before, u0)[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(u1, reference.power_iteration(kernel_before, u0)[0], rtol=1e-5, atol=1e-6)
     layer(x, training=True)
     u2 = layer.u.numpy()
     assert not np.allclose(u1, u0) and not np.array_equal(u2, u1)  # changes on each call
@@ -117,7 +106,7 @@ def test_u_written_inside_tf_function(rng):
 
     u0 = layer.u.numpy().copy()
     two_calls()
-    u_ref = _np_power_iteration(layer.kernel.numpy(), _np_power_iteration(layer.kernel.numpy(), u0)[0])[0]
+    u_ref = reference.power_iteration(layer.kernel.numpy(), u0, iterations=2)[0]   # one per call
     np.testing.assert_allclose(layer.u.numpy(), u_ref, rtol=1e-5, atol=1e-6)
 
 
@@ -145,9 +134,7 @@ def test_get_config_round_trip():
 def test_power_iterations_argument(rng, iterations):
     kernel = rng.normal(size=(3, 3, 2, 5)).astype("float32")
     u = rng.normal(size=(1, 5)).astype("float32")
-    ref_u = u
-    for _ in range(iterations):
-        ref_u, _, ref_sigma = _np_power_iteration(kernel, ref_u)
+    ref_u, _, ref_sigma = reference.power_iteration(kernel, u, iterations)
     _, u_hat, sigma = spectral_normalize(tf.constant(kernel), tf.constant(u), iterations)
     np.testing.assert_allclose(float(sigma), ref_sigma, rtol=1e-5)
     np.testing.assert_allclose(u_hat.numpy(), ref_u, rtol=1e-4, atol=1e-6)

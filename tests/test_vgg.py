@@ -3,52 +3,16 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from tests import helpers, reference
 from wbc_tf import vgg as vgg_module
-from wbc_tf.vgg import (KERAS_NOTOP_FILE, LAYER_NAMES, VGG_MEAN_BGR, build_vgg, load_vgg_weights,
-                        vgg_to_dict)
+from wbc_tf.vgg import KERAS_NOTOP_FILE, LAYER_NAMES, build_vgg, load_vgg_weights, vgg_to_dict
 from wbc_tf.weights import WeightConversionError
-
-
-def _random_npy_dict(seed=0, with_conv5=True):
-    """A ``vgg19_no_fc.npy``-style dict: name → [HWIO kernel, bias], He-scaled so activations stay O(1)."""
-    rng = np.random.default_rng(seed)
-    shapes = {}
-    c_in = 3
-    for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)):
-        c_out = 64 * 2 ** min(b - 1, 3)
-        for i in range(1, n + 1):
-            shapes[f"conv{b}_{i}"] = (c_in, c_out)
-            c_in = c_out
-    out = {}
-    for name, (ci, co) in shapes.items():
-        if name.startswith("conv5") and not with_conv5:
-            continue
-        out[name] = [rng.normal(scale=np.sqrt(2.0 / (9 * ci)), size=(3, 3, ci, co)).astype("float32"),
-                     rng.normal(scale=0.5, size=(co,)).astype("float32")]
-    return out
-
-
-def _reference_conv4_4(x_bgr, weights):
-    """The original ``Vgg19.build_conv4_4`` in tf.nn, float64: split B, G, R, subtract means, no flip."""
-    t = (tf.constant(x_bgr, tf.float64) + 1.0) * 127.5
-    blue, green, red = tf.split(t, 3, axis=3)
-    h = tf.concat([blue - VGG_MEAN_BGR[0], green - VGG_MEAN_BGR[1], red - VGG_MEAN_BGR[2]], axis=3)
-    for b, n in ((1, 2), (2, 2), (3, 4), (4, 4)):
-        for i in range(1, n + 1):
-            k, bias = weights[f"conv{b}_{i}"]
-            h = tf.nn.conv2d(h, k.astype(np.float64), 1, "SAME") + bias.astype(np.float64)
-            if (b, i) != (4, 4):
-                h = tf.nn.relu(h)
-        if b < 4:
-            h = tf.nn.max_pool2d(h, 2, 2, "SAME")
-    return h.numpy()
 
 
 @pytest.fixture(scope="module")
 def npy_weights():
-    return _random_npy_dict()
+    return helpers.random_vgg_weights(np.random.default_rng(0))
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +26,7 @@ def test_matches_reference_stack_from_npy_file(tmp_path, npy_weights, bgr_batch)
     model = build_vgg(str(path))
     out = model(bgr_batch).numpy()
     assert out.shape == (2, 4, 3, 512)
-    ref = _reference_conv4_4(bgr_batch, npy_weights)
+    ref = reference.vgg_conv4_4(bgr_batch, npy_weights)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4 * np.abs(ref).max())
     # pre-ReLU: the returned conv4_4 has negative values (a post-ReLU block4_conv4 would not)
     assert (out < 0).mean() > 0.2
