@@ -89,11 +89,6 @@ def color_shift(images, weights):
     return (w_b * b + w_g * g + w_r * r) / (w_b + w_g + w_r)
 
 
-def texture_representation(fake, cartoon, weights):
-    """Colour-shift ``fake`` and ``cartoon`` with the *same* weights (one draw per step)."""
-    return color_shift(fake, weights), color_shift(cartoon, weights)
-
-
 # --- structure (NumPy / scikit-image) ------------------------------------------------------------
 
 def slic_labels(image, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA):
