@@ -13,7 +13,7 @@ import pytest
 import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
-from tests.test_data import write_dataset
+from tests.helpers import write_dataset
 from wbc_tf.cli.args import dataclass_from_args
 from wbc_tf.cli.train import build_parser, main
 from wbc_tf.config import BUNDLED, RunOptions, TrainConfig

