@@ -31,7 +31,7 @@ def _save_exif_jpeg(path, rgb, orientation):
 @pytest.fixture(scope="module")
 def cartoonizer():
     # The CLI caches its Cartoonizer per (weights, config): every main() below reuses this one.
-    return cli.load_cartoonizer(None, InferenceConfig())
+    return cli.load_cartoonizer("bundled", InferenceConfig())
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ ONNX_FILE = "wbc.onnx"
 
 
 def load_generator(weights=None):
-    """The generator with ``weights`` (None or '' = the bundled release)."""
+    """The generator with ``weights`` (None, '' or ``"bundled"`` = the bundled release)."""
     from wbc_tf.generator import build_generator
     from wbc_tf.weights import load_generator_weights
     generator = build_generator()
