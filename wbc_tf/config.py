@@ -4,6 +4,7 @@
 * `TrainConfig`: the training recipe (``wbc-train`` hyper-parameters, `wbc_tf.gan`, `wbc_tf.data`).
 * `RunOptions`: where and how a training run runs (data folder, run folder, strategy, resume).
 * `ExportConfig`: what ``wbc-export`` writes and checks.
+* `PrepareConfig`: how ``wbc-prepare-data`` builds a training folder from photos and videos.
 
 The command-line flags are derived from these fields (`wbc_tf.cli.args`): the comment on a field is its
 ``--help`` text, a ``Literal`` type gives its choices. Every class validates itself in ``__post_init__``,
@@ -253,3 +254,73 @@ def parse_size(text):
     if h < MULTIPLE or w < MULTIPLE or h % MULTIPLE or w % MULTIPLE:
         raise ValueError(f"fixed size {h}x{w}: height and width must be multiples of {MULTIPLE} (>= {MULTIPLE})")
     return h, w
+
+
+# --- wbc-prepare-data ---------------------------------------------------------------------------------
+
+CropMode = Literal["random", "centre", "resize"]
+ImageFormat = Literal["png", "jpg"]
+# The training layouts (wbc_tf.data): the four folders of the original, or photo + cartoon.
+TWO_DOMAIN_LAYOUT = ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery")
+ONE_DOMAIN_LAYOUT = ("photo", "cartoon")
+
+
+@dataclasses.dataclass(frozen=True)
+class PrepareConfig:
+    """How ``wbc-prepare-data`` turns photos and videos into a training folder (`wbc_tf.prepare_data`)."""
+
+    # --- sources: image files, videos, or folders of them (walked recursively) per target folder ---
+    photo_face: tuple[str, ...] = ()       # sources of OUTPUT_DIR/photo_face (real faces)
+    photo_scenery: tuple[str, ...] = ()    # sources of OUTPUT_DIR/photo_scenery (real scenery)
+    cartoon_face: tuple[str, ...] = ()     # sources of OUTPUT_DIR/cartoon_face (cartoon faces)
+    cartoon_scenery: tuple[str, ...] = ()  # sources of OUTPUT_DIR/cartoon_scenery (cartoon scenery)
+    photo: tuple[str, ...] = ()            # single-domain layout: sources of OUTPUT_DIR/photo
+    cartoon: tuple[str, ...] = ()          # single-domain layout: sources of OUTPUT_DIR/cartoon
+    # The dataset folder to fill (wbc-train --data); created if missing.
+    output_dir: str = "dataset"
+    # --- images ---
+    # 'random': crops-per-image random crops at full resolution; 'centre': the centre crop; 'resize':
+    # the shorter side scaled to size (INTER_AREA), then the centre crop.
+    mode: CropMode = "random"
+    size: int = TrainConfig.patch_size  # side of the square outputs (wbc-train --patch-size)
+    crops_per_image: int = 1         # random mode: crops per image or video frame
+    seed: int = 0                    # random mode: a crop's position depends only on it and the file name
+    # Images with a side below size: skipped and counted, or scaled up (bilinear) until the shorter
+    # side is size.
+    upscale_small: bool = False
+    # --- videos ---
+    every_seconds: float = 1.0       # one frame every N seconds of video, starting with the first frame
+    max_frames: int = 0              # frames taken per video at most; 0 = no limit
+    # --- duplicates (exact copies, same pixels, are always dropped) ---
+    # Also drop an image whose 64-bit difference hash is within this many bits of one already kept in
+    # the same folder (re-encoded or brightened copies, video frames of a still shot; try 5); 0 = off.
+    near_duplicate_bits: int = 0
+    # --- output ---
+    format: ImageFormat = "png"      # output file type
+    jpg_quality: int = 95            # JPEG quality (0-100) with --format jpg
+    overwrite: bool = False          # replace existing output files (otherwise they are kept and counted)
+    workers: int = 0                 # image-decoding threads; 0 = one per CPU core (at most 8)
+    progress: bool = True            # show a tqdm progress bar (rate and ETA)
+
+    def __post_init__(self):
+        _check_choices(self)
+        for name in TWO_DOMAIN_LAYOUT + ONE_DOMAIN_LAYOUT:
+            value = getattr(self, name)
+            if not isinstance(value, (tuple, list)) or not all(isinstance(p, str) for p in value):
+                raise ValueError(f"{name} must be a tuple of paths, got {value!r}")
+        if self.sources(TWO_DOMAIN_LAYOUT) and self.sources(ONE_DOMAIN_LAYOUT):
+            raise ValueError("give sources for photo_face/photo_scenery/cartoon_face/cartoon_scenery or for "
+                             "photo/cartoon, not both: wbc-train reads one layout")
+        _check_at_least(self, 1, "size", "crops_per_image")
+        _check_at_least(self, 0, "max_frames", "near_duplicate_bits", "jpg_quality", "workers")
+        if self.every_seconds <= 0:
+            raise ValueError(f"every_seconds must be > 0, got {self.every_seconds}")
+        if self.near_duplicate_bits > 64:
+            raise ValueError(f"near_duplicate_bits must be <= 64 (the hash has 64 bits), got "
+                             f"{self.near_duplicate_bits}")
+        if self.jpg_quality > 100:
+            raise ValueError(f"jpg_quality must be <= 100, got {self.jpg_quality}")
+
+    def sources(self, folders=TWO_DOMAIN_LAYOUT + ONE_DOMAIN_LAYOUT):
+        """``{target folder: source paths}`` of the given folders that have sources, in layout order."""
+        return {name: tuple(getattr(self, name)) for name in folders if getattr(self, name)}
