@@ -1,4 +1,4 @@
-"""WhiteBoxGAN / GeneratorPretrainer: ``loss_terms`` against an independent reference of the original graph,
+"""WhiteBoxGAN / GeneratorPretrainer: ``loss_terms`` against tests/reference.py (the original graph),
 the train step's effects (G and both Ds change, VGG never; SN ``u`` update counts) and distribution.
 The GAN's TF1 names and their strict loading are tested with `wbc_tf.weights` (tests/test_weights.py)."""
 
@@ -7,209 +7,83 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests import helpers, reference
 from wbc_tf.config import TrainConfig
 from wbc_tf.gan import METRIC_NAMES, GeneratorPretrainer, WhiteBoxGAN, build_white_box_gan
 from wbc_tf.representations import superpixel_batch
-from wbc_tf.weights import gan_name_table, gan_to_tf1_dict, load_gan_tf1_dict
+from wbc_tf.weights import gan_to_tf1_dict, load_gan_tf1_dict
 
-VGG_MEAN_BGR = (103.939, 116.779, 123.68)
 TINY = TrainConfig(channels=8, num_blocks=1, disc_channels=8, superpixel_segments=30, superpixel_workers=1)
 
 
 # ------------------------------------------------------------------------------------------------
-# Independent float64 reference of train.py L50–78, from the spec only: NumPy + raw tf.nn convs.
+# loss_terms against tests/reference.py (full-size networks, random weights)
 # ------------------------------------------------------------------------------------------------
-
-def _conv(x, kernel, bias, stride=1):
-    return tf.nn.conv2d(x, kernel.astype(np.float64), stride, "SAME").numpy() + bias.astype(np.float64)
-
-
-def _lrelu(x):
-    return np.where(x > 0, x, 0.2 * x)
-
-
-def _legacy_resize2(x):
-    """TF1 resize_bilinear ×2, align_corners=False: out[2i] = x[i], out[2i+1] = ½(x[i] + x[min(i+1, n-1)])."""
-    for axis in (1, 2):
-        n = x.shape[axis]
-        odd = 0.5 * (x + np.take(x, np.minimum(np.arange(n) + 1, n - 1), axis=axis))
-        shape = list(x.shape)
-        shape[axis] *= 2
-        x = np.stack([x, odd], axis=axis + 1).reshape(shape)
-    return x
-
-
-def _ref_generator(x, t, num_blocks):
-    def conv(h, scope, stride=1):
-        return _conv(h, t[f"generator/{scope}/weights"], t[f"generator/{scope}/biases"], stride)
-
-    x0 = _lrelu(conv(x, "Conv"))
-    h = _lrelu(conv(x0, "Conv_1", 2))
-    x1 = _lrelu(conv(h, "Conv_2"))
-    h = _lrelu(conv(x1, "Conv_3", 2))
-    h = _lrelu(conv(h, "Conv_4"))
-    for i in range(num_blocks):
-        h = conv(_lrelu(conv(h, f"block_{i}/conv1")), f"block_{i}/conv2") + h
-    h = _lrelu(conv(h, "Conv_5"))
-    h = _legacy_resize2(h) + x1
-    h = _lrelu(conv(h, "Conv_6"))
-    h = _lrelu(conv(h, "Conv_7"))
-    h = _legacy_resize2(h) + x0
-    h = _lrelu(conv(h, "Conv_8"))
-    return conv(h, "Conv_9")
-
-
-def _window_mean(x, r):
-    """Mean over the in-image part of each (2r+1)² window (what box(x)/box(1) computes)."""
-    def window_sum(a):
-        p = np.pad(a, ((0, 0), (r + 1, r), (r + 1, r), (0, 0)))
-        s = p.cumsum(1).cumsum(2)
-        k = 2 * r + 1
-        return s[:, k:, k:] - s[:, :-k, k:] - s[:, k:, :-k] + s[:, :-k, :-k]
-    return window_sum(x) / window_sum(np.ones(x.shape[:3] + (1,)))
-
-
-def _ref_guided_filter(x, y, r, eps):
-    mx, my = _window_mean(x, r), _window_mean(y, r)
-    a = (_window_mean(x * y, r) - mx * my) / (_window_mean(x * x, r) - mx * mx + eps)
-    b = my - a * mx
-    return _window_mean(a, r) * x + _window_mean(b, r)
-
-
-def _ref_disc(x, t, scope):
-    layers = [("conv0_1", 2), ("conv0_2", 1), ("conv1_1", 2), ("conv1_2", 1), ("conv2_1", 2),
-              ("conv2_2", 1), ("conv_out", 1)]
-    for i, (name, stride) in enumerate(layers):
-        k = t[f"{scope}/{name}/kernel"].astype(np.float64)
-        w = k.reshape(-1, k.shape[-1])
-        v = t[f"{scope}/{name}/u"].astype(np.float64) @ w.T
-        v = v / np.sqrt(max((v ** 2).sum(), 1e-12))
-        u = v @ w
-        u = u / np.sqrt(max((u ** 2).sum(), 1e-12))
-        x = _conv(x, k / (v @ w @ u.T).item(), t[f"{scope}/{name}/bias"], stride)
-        if i < len(layers) - 1:
-            x = _lrelu(x)
-    return x
-
-
-def _ref_vgg(x, vgg, post_relu=False, flip=False):
-    if flip:
-        x = x[..., ::-1]
-    h = (x + 1.0) * 127.5 - np.array(VGG_MEAN_BGR)
-    for b, n in ((1, 2), (2, 2), (3, 4), (4, 4)):
-        for i in range(1, n + 1):
-            h = _conv(h, *vgg[f"conv{b}_{i}"])
-            if (b, i) != (4, 4) or post_relu:
-                h = np.maximum(h, 0.0)
-        if b < 4:
-            h = tf.nn.max_pool2d(h, 2, 2, "SAME").numpy()
-    return h
-
-
-def reference_loss_terms(photo, cartoon, superpixel, color_weights, t, vgg, num_blocks=4, *,
-                         post_relu=False, vgg_rgb=False, swap_rb=False, no_hwc=False):
-    """The original's loss terms; keyword flags inject the classic porting slips (for the power check)."""
-    photo, cartoon, superpixel = (np.asarray(a, np.float64) for a in (photo, cartoon, superpixel))
-    output = _ref_guided_filter(photo, _ref_generator(photo, t, num_blocks), 1, 1e-2)
-    w_b, w_g, w_r = color_weights[::-1] if swap_rb else color_weights
-
-    def gray(img):
-        return (w_b * img[..., :1] + w_g * img[..., 1:2] + w_r * img[..., 2:]) / (w_b + w_g + w_r)
-
-    d_blur_fake = _ref_disc(_ref_guided_filter(output, output, 5, 0.2), t, "disc_blur")
-    d_blur_real = _ref_disc(_ref_guided_filter(cartoon, cartoon, 5, 0.2), t, "disc_blur")
-    d_gray_fake = _ref_disc(gray(output), t, "disc_gray")
-    d_gray_real = _ref_disc(gray(cartoon), t, "disc_gray")
-
-    def features(img):
-        return _ref_vgg(img, vgg, post_relu=post_relu, flip=vgg_rgb)
-
-    f_out, f_photo, f_sp = features(output), features(photo), features(superpixel)
-    hwc = 1.0 if no_hwc else np.prod(f_out.shape[1:])
-    dh = output[:, 1:] - output[:, :-1]
-    dw = output[:, :, 1:] - output[:, :, :-1]
-    h, w = output.shape[1:3]
-    terms = {
-        "tv_loss": (np.mean(dh ** 2) + np.mean(dw ** 2)) / (3 * h * w),
-        "photo_loss": np.mean(np.abs(f_photo - f_out)) / hwc,
-        "superpixel_loss": np.mean(np.abs(f_sp - f_out)) / hwc,
-        "g_loss_blur": np.mean((d_blur_fake - 1) ** 2),
-        "g_loss_gray": np.mean((d_gray_fake - 1) ** 2),
-        "d_loss_blur": 0.5 * (np.mean((d_blur_real - 1) ** 2) + np.mean(d_blur_fake ** 2)),
-        "d_loss_gray": 0.5 * (np.mean((d_gray_real - 1) ** 2) + np.mean(d_gray_fake ** 2)),
-    }
-    terms["g_loss_total"] = (1e4 * terms["tv_loss"] + 0.1 * terms["g_loss_blur"] + terms["g_loss_gray"]
-                             + 200 * (terms["photo_loss"] + terms["superpixel_loss"]))
-    terms["d_loss_total"] = terms["d_loss_blur"] + terms["d_loss_gray"]
-    return terms
-
-
-def _random_tf1_weights(gan, rng):
-    """He-scaled random tensors for every TF1 name of the GAN (u from N(0, 1))."""
-    out = {}
-    for name, var in gan_name_table(gan).items():
-        shape = tuple(var.shape)
-        if name.endswith("/u"):
-            out[name] = rng.normal(size=shape)
-        elif len(shape) == 4:
-            out[name] = rng.normal(scale=np.sqrt(2.0 / np.prod(shape[:3])), size=shape)
-        else:
-            out[name] = rng.normal(scale=0.1, size=shape)
-    return {k: v.astype(np.float32) for k, v in out.items()}
-
-
-def _random_vgg_dict(rng):
-    out, c_in = {}, 3
-    for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4)):
-        c_out = 64 * 2 ** min(b - 1, 3)
-        for i in range(1, n + 1):
-            out[f"conv{b}_{i}"] = [
-                rng.normal(scale=np.sqrt(2.0 / (9 * c_in)), size=(3, 3, c_in, c_out)).astype("float32"),
-                rng.normal(scale=0.5, size=(c_out,)).astype("float32")]
-            c_in = c_out
-    return out
-
 
 @pytest.fixture(scope="module")
 def reference_setup(tmp_path_factory):
-    """Full-size networks (channels 32, 4 blocks) with TF1-named weights and an npy VGG, at 32²."""
+    """Full-size networks (channels 32, 4 blocks) with random weights under the original's TF1 names
+    (drawn from the reference's tables, so a strict load proves the model has exactly those), an npy
+    VGG, and non-square inputs whose channels have different statistics (a B/R or H/W mix-up shows)."""
     rng = np.random.default_rng(42)
-    vgg = _random_vgg_dict(rng)
+    vgg = helpers.random_vgg_weights(rng)
     path = tmp_path_factory.mktemp("vgg") / "vgg19_no_fc.npy"
     np.save(path, vgg, allow_pickle=True)
     gan = build_white_box_gan(TrainConfig(), vgg_weights=str(path))
-    weights = _random_tf1_weights(gan, rng)
+    weights = helpers.random_gan_weights(rng, kernel_gain=np.sqrt(2.0), bias_std=0.1)
     load_gan_tf1_dict(gan, weights)
-    photo = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
-    cartoon = rng.uniform(-1, 1, (2, 32, 32, 3)).astype("float32")
+    shape, scale, offset = (2, 32, 48, 3), np.array([0.3, 0.6, 0.9]), np.array([-0.6, 0.2, 0.05])
+    photo, cartoon = ((rng.uniform(-1, 1, shape) * scale + offset).astype("float32") for _ in range(2))
     superpixel = np.clip(photo + 0.3 * rng.standard_normal(photo.shape), -1, 1).astype("float32")
     color_weights = (0.05, 0.62, 0.33)   # (b, g, r), deliberately asymmetric
     inputs = (photo, cartoon, superpixel, color_weights)
-    return gan, weights, vgg, inputs, reference_loss_terms(*inputs, weights, vgg)
+    return gan, weights, vgg, inputs, reference.loss_terms(*inputs, weights, vgg)
 
 
 def test_loss_terms_match_independent_reference(reference_setup):
-    gan, _, _, inputs, ref = reference_setup
-    terms = gan.loss_terms(*inputs)
-    for name in ("tv_loss", "photo_loss", "superpixel_loss", "g_loss_blur", "g_loss_gray",
-                 "d_loss_blur", "d_loss_gray", "g_loss_total", "d_loss_total"):
-        got = float(terms[name])
-        assert got == pytest.approx(ref[name], rel=1e-5), (name, got, ref[name])
-    assert all(v > 0 for v in ref.values())
+    gan, weights, _, inputs, ref = reference_setup
+    assert set(gan_to_tf1_dict(gan)) == set(weights)
+    terms = {k: float(v) for k, v in gan.loss_terms(*inputs).items()}
+    assert set(terms) == set(ref)
+    for name, want in ref.items():
+        print(f"{name}: got {terms[name]:.9g} ref {want:.9g} rel {abs(terms[name] - want) / abs(want):.2e}")
+    for name, want in ref.items():
+        assert np.isfinite(want) and want > 0, name
+        assert terms[name] == pytest.approx(want, rel=1e-5), (name, terms[name], want)
+
+
+def _post_relu(x, vgg):
+    return np.maximum(reference.vgg_conv4_4(x, vgg), 0.0)
+
+
+def _rgb_into_vgg(x, vgg):
+    return reference.vgg_conv4_4(x[..., ::-1], vgg)
+
+
+def _no_hwc(x, vgg):
+    features = reference.vgg_conv4_4(x, vgg)
+    return features * features[0].size     # cancels the extra /(h·w·c) of the VGG L1
 
 
 @pytest.mark.parametrize("slip", ["post_relu", "vgg_rgb", "swap_rb", "no_hwc"])
 def test_reference_catches_porting_slips(reference_setup, slip):
     """The comparison above has teeth: each classic slip moves some term by far more than 1e-4."""
     gan, weights, vgg, inputs, ref = reference_setup
-    slipped = reference_loss_terms(*inputs, weights, vgg, **{slip: True})
+    photo, cartoon, superpixel, color_weights = inputs
+    if slip == "swap_rb":
+        slipped = reference.loss_terms(photo, cartoon, superpixel, color_weights[::-1], weights, vgg)
+    else:
+        features = {"post_relu": _post_relu, "vgg_rgb": _rgb_into_vgg, "no_hwc": _no_hwc}[slip]
+        slipped = reference.loss_terms(*inputs, weights, vgg, features=features)
     worst = max(abs(slipped[k] - ref[k]) / abs(ref[k]) for k in ref)
     assert worst > 1e-3
 
 
 def test_loss_terms_change_no_state_and_totals_are_weighted_sums(reference_setup):
     gan, weights, _, inputs, _ = reference_setup
+    photo, cartoon, superpixel, color_weights = inputs
     first = gan.loss_terms(*inputs)
+    gan.loss_terms(cartoon, superpixel, photo, color_weights)   # another call in between changes nothing
     second = gan.loss_terms(*inputs)
     for k in first:
         assert float(first[k]) == float(second[k])          # no u write-back, order-independent
@@ -217,9 +91,8 @@ def test_loss_terms_change_no_state_and_totals_are_weighted_sums(reference_setup
     for k, v in weights.items():
         np.testing.assert_array_equal(state[k], v)
     t = {k: float(v) for k, v in first.items()}
-    assert t["g_loss_total"] == pytest.approx(
-        1e4 * t["tv_loss"] + 0.1 * t["g_loss_blur"] + t["g_loss_gray"]
-        + 200 * (t["photo_loss"] + t["superpixel_loss"]), rel=1e-6)
+    assert t["g_loss_total"] == pytest.approx(reference.generator_total_loss(
+        t["tv_loss"], t["g_loss_blur"], t["g_loss_gray"], t["photo_loss"], t["superpixel_loss"]), rel=1e-6)
     assert t["d_loss_total"] == pytest.approx(t["d_loss_blur"] + t["d_loss_gray"], rel=1e-6)
     assert t["recon_loss"] == pytest.approx(t["photo_loss"] + t["superpixel_loss"], rel=1e-6)
 
@@ -243,14 +116,7 @@ def _changed(before, model):
 
 
 def _power(kernel, u, times):
-    w = kernel.reshape(-1, kernel.shape[-1]).astype(np.float64)
-    u = u.astype(np.float64)
-    for _ in range(times):
-        v = u @ w.T
-        v /= np.linalg.norm(v)
-        u = v @ w
-        u /= np.linalg.norm(u)
-    return u
+    return reference.power_iteration(kernel, u, times)[0]
 
 
 def _tiny_gan(config=TINY):
@@ -308,8 +174,8 @@ def test_generator_step_leaves_discriminators_untouched_and_logs_the_original_te
     before = gan_to_tf1_dict(gan)
     # what the G step should log: loss_terms of the pre-step state, with the SLIC target of the
     # current output and the first colour-shift draw of the stored seed
-    weights = keras.random.uniform((3,), seed=keras.random.SeedGenerator(TINY.seed)).numpy()
-    weights = np.array([0.014, 0.487, 0.199]) + 0.2 * weights
+    weights = reference.color_shift_weights(
+        keras.random.uniform((3,), seed=keras.random.SeedGenerator(TINY.seed)).numpy())
     target = superpixel_batch(gan.generate(photo).numpy(), n_segments=TINY.superpixel_segments, workers=1)
     expected = gan.loss_terms(photo, cartoon, target, weights)
     vgg0 = _snapshot(gan.vgg)
@@ -327,6 +193,46 @@ def test_generator_step_leaves_discriminators_untouched_and_logs_the_original_te
         else:
             np.testing.assert_array_equal(after[name], value)        # D kernels and biases untouched
     assert not any(_changed(vgg0, gan.vgg))
+
+
+class _RecordingDiscriminator(keras.Model):
+    """A discriminator that keeps a copy of every (eager) input, then runs the wrapped one."""
+
+    def __init__(self, inner):
+        super().__init__(name=f"recording_{inner.name}")
+        self.inner = inner
+        self.inputs_seen = []
+
+    def call(self, x, training=False):
+        self.inputs_seen.append(np.array(x))
+        return self.inner(x, training=training)
+
+
+def test_each_step_takes_its_own_colour_shift_draw():
+    """train.py samples the colour-shift weights in every session run: the G step takes the first draw
+    of the stored seed for its fake branch, the D step a *new* one (the second), shared by its real and
+    fake branches. Read off the texture discriminator's inputs."""
+    keras.utils.set_random_seed(0)
+    base = build_white_box_gan(TINY, vgg_weights=None)
+    texture = _RecordingDiscriminator(base.texture_discriminator)
+    gan = WhiteBoxGAN(base.generator, base.surface_discriminator, texture, base.vgg, config=TINY)
+    gan.compile()
+    photo, cartoon = _batch(8)
+    seed = keras.random.SeedGenerator(TINY.seed)
+    g_draw, d_draw = (reference.color_shift_weights(keras.random.uniform((3,), seed=seed).numpy())
+                      for _ in range(2))
+    apart = reference.color_shift(cartoon, g_draw) - reference.color_shift(cartoon, d_draw)
+    assert np.abs(apart).max() > 1e-2                       # the two draws are told apart
+
+    output_before = gan.generate(photo).numpy()              # what the G step sees
+    gan.train_step((tf.constant(photo), tf.constant(cartoon)))
+    output_after = gan.generate(photo).numpy()               # the D step's fresh forward, updated G
+    assert len(texture.inputs_seen) == 3                     # G: fake; D: real and fake
+    g_fake, *d_inputs = texture.inputs_seen
+    np.testing.assert_allclose(g_fake, reference.color_shift(output_before, g_draw), atol=1e-5)
+    for name, want in (("real", reference.color_shift(cartoon, d_draw)),
+                       ("fake", reference.color_shift(output_after, d_draw))):
+        assert any(np.allclose(got, want, atol=1e-5) for got in d_inputs), f"D step {name} branch"
 
 
 def test_fit_runs_on_a_dataset():
@@ -442,7 +348,7 @@ def test_two_replica_mirrored_step_equals_single_device_step():
 
 def test_gan_load_vgg_weights_from_npy_style_dict():
     gan = build_white_box_gan(TINY, vgg_weights=None)
-    vgg = _random_vgg_dict(np.random.default_rng(1))
+    vgg = helpers.random_vgg_weights(np.random.default_rng(1))
     gan.load_vgg_weights(vgg)
     np.testing.assert_array_equal(gan.vgg.get_layer("conv4_4").kernel.numpy(), vgg["conv4_4"][0])
     assert gan.vgg.trainable_weights == []
