@@ -15,6 +15,7 @@ Layer names follow the TF1 scopes (``conv0_1`` … ``conv2_2``, ``conv_out``), s
 
 import keras
 
+from wbc_tf.config import TrainConfig
 from wbc_tf.spectral_norm import SpectralNormConv2D
 
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default used by the original
@@ -27,7 +28,7 @@ SURFACE_SCOPE = "disc_blur"
 TEXTURE_SCOPE = "disc_gray"
 
 
-def build_discriminator(in_channels, channels=32, name=SURFACE_SCOPE):
+def build_discriminator(in_channels, channels=TrainConfig.disc_channels, name=SURFACE_SCOPE):
     """Build ``disc_sn(patch=True)`` as a Keras functional model.
 
     Args:
@@ -48,12 +49,12 @@ def build_discriminator(in_channels, channels=32, name=SURFACE_SCOPE):
     return keras.Model(inputs, logits, name=name)
 
 
-def build_surface_discriminator(channels=32):
+def build_surface_discriminator(channels=TrainConfig.disc_channels):
     """``disc_blur``: D_s, sees GF(x, x, r=5, eps=0.2) of 3-channel BGR images."""
     return build_discriminator(3, channels, name=SURFACE_SCOPE)
 
 
-def build_texture_discriminator(channels=32):
+def build_texture_discriminator(channels=TrainConfig.disc_channels):
     """``disc_gray``: D_t, sees the 1-channel random colour shift of BGR images."""
     return build_discriminator(1, channels, name=TEXTURE_SCOPE)
 
