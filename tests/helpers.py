@@ -33,7 +33,7 @@ def random_tf1_weights(shapes, rng, kernel_gain=1.0, bias_std=0.05):
 
 
 def random_gan_weights(rng, channels=32, num_blocks=4, disc_channels=32, **kwargs):
-    """Random TF1-named tensors of the generator, ``disc_blur`` and ``disc_gray`` (the spec's tables)."""
+    """Random TF1-named tensors of G, ``disc_blur`` and ``disc_gray`` (the tables of tests/reference.py)."""
     shapes = {**reference.generator_shapes(channels, num_blocks),
               **reference.discriminator_shapes("disc_blur", 3, disc_channels),
               **reference.discriminator_shapes("disc_gray", 1, disc_channels)}

@@ -103,34 +103,36 @@ def _bands(rows, floats_per_row, budget=1 << 22):
 def conv2d_same(x, kernel, bias=None, stride=1):
     """``tf.nn.conv2d(x, kernel, stride, 'SAME') + bias``: explicit zero padding, then plain matmuls.
 
-    x (B, H, W, C_in), kernel HWIO (k, k, C_in, C_out) → (B, ceil(H/s), ceil(W/s), C_out).
+    x (B, H, W, C_in), kernel HWIO (k, k, C_in, C_out) → (B, ceil(H/s), ceil(W/s), C_out). Works in
+    bands of output rows of at most ~32 MB of intermediate values.
     """
     x, kernel = np.asarray(x, F64), np.asarray(kernel, F64)
     kh, kw, cin, cout = kernel.shape
     b, h, w, _ = x.shape
     (top, bottom), (left, right) = same_pads(h, kh, stride), same_pads(w, kw, stride)
-    padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
     oh, ow = -(-h // stride), -(-w // stride)
     taps = [(i, j) for i in range(kh) for j in range(kw)]
-
-    def window(a, i, j, r0, n):                       # rows r0 … r0+n-1 of tap (i, j)'s strided view
-        y0 = r0 * stride + i
-        return a[:, y0:y0 + stride * (n - 1) + 1:stride, j:j + stride * (ow - 1) + 1:stride]
-
     out = np.empty((b, oh, ow, cout))
-    per_row = stride * padded.shape[2] * kh * kw * cout if cout < cin else ow * kh * kw * cin
-    for r0, n in _bands(oh, b * per_row):
-        if cout < cin:
-            # Few outputs (Conv_9): all taps of every padded pixel in one matmul, then add shifted slices.
+    if cout < cin:
+        # Few outputs (Conv_9): all taps of every padded pixel in one matmul, then add shifted slices.
+        padded = np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+        per_tap = kernel.transpose(2, 0, 1, 3).reshape(cin, kh * kw * cout)
+        for r0, n in _bands(oh, b * stride * padded.shape[2] * kh * kw * cout):
             rows = padded[:, r0 * stride:r0 * stride + stride * (n - 1) + kh]
-            products = (rows.reshape(-1, cin) @ kernel.transpose(2, 0, 1, 3).reshape(cin, -1)).reshape(
-                rows.shape[:3] + (kh, kw, cout))
-            out[:, r0:r0 + n] = sum(window(products[..., i, j, :], i, j, 0, n) for i, j in taps)
-        else:
-            # im2col: columns ordered (i, j, c) like the rows of the reshaped kernel.
-            columns = np.concatenate([window(padded, i, j, r0, n) for i, j in taps], axis=-1)
-            out[:, r0:r0 + n] = (columns.reshape(-1, kh * kw * cin) @ kernel.reshape(-1, cout)).reshape(
-                b, n, ow, cout)
+            products = (rows.reshape(-1, cin) @ per_tap).reshape(rows.shape[:3] + (kh, kw, cout))
+            out[:, r0:r0 + n] = sum(products[:, i:i + stride * (n - 1) + 1:stride,
+                                             j:j + stride * (ow - 1) + 1:stride, i, j] for i, j in taps)
+    else:
+        # im2col from channel-first images, so that every copy has a long inner loop; the rows of
+        # the reshaped kernel are ordered (i, j, c) like the stacked taps.
+        matrix = kernel.reshape(kh * kw * cin, cout)
+        for image in range(b):
+            padded = np.pad(x[image].transpose(2, 0, 1), ((0, 0), (top, bottom), (left, right)))
+            for r0, n in _bands(oh, ow * kh * kw * cin):
+                y0 = r0 * stride
+                columns = np.stack([padded[:, y0 + i:y0 + i + stride * (n - 1) + 1:stride,
+                                           j:j + stride * (ow - 1) + 1:stride] for i, j in taps])
+                out[image, r0:r0 + n] = (columns.reshape(-1, n * ow).T @ matrix).reshape(n, ow, cout)
     return out if bias is None else out + np.asarray(bias, F64)
 
 
@@ -148,9 +150,9 @@ def lrelu(x):
 
 
 def upsample2x_legacy(x):
-    """TF1 ``resize_bilinear`` to (2H, 2W), align_corners=False, half_pixel_centers=False (§2.3).
+    """TF1 ``resize_bilinear`` to (2H, 2W), align_corners=False, half_pixel_centers=False.
 
-    Along each axis: out[2i] = x[i], out[2i+1] = (x[i] + x[min(i+1, n-1)]) / 2.
+    Along each axis (docs/fidelity.md §2.3): out[2i] = x[i], out[2i+1] = (x[i] + x[min(i+1, n-1)]) / 2.
     """
     x = np.asarray(x, F64)
     for axis in (1, 2):
@@ -381,8 +383,12 @@ def normalize(image):
 
 
 def postprocess(y):
-    """(y + 1)·127.5, clip to [0, 255], ``astype(uint8)``: truncation toward zero, not rounding."""
-    return np.clip((np.asarray(y, F64) + 1) * 127.5, 0, 255).astype(np.uint8)
+    """(y + 1)·127.5, clip to [0, 255], ``astype(uint8)``: truncation toward zero, not rounding.
+
+    The arithmetic keeps y's precision (the script ran it on the float32 network output).
+    """
+    y = np.asarray(y)
+    return np.clip((y + 1) * 127.5, 0, 255).astype(np.uint8)
 
 
 def network(tensors, x):

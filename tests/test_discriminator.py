@@ -11,7 +11,7 @@ from wbc_tf.weights import assign_tf1_discriminator, discriminator_to_tf1_dict
 
 
 def _random_tf1_dict(rng, scope, in_channels):
-    """Random weights under the spec's names and shapes (the strict assignment checks the model has them)."""
+    """Random weights under the original's names and shapes (the strict assignment checks the model's)."""
     return helpers.random_tf1_weights(reference.discriminator_shapes(scope, in_channels, channels=8), rng,
                                       bias_std=0.3)
 

@@ -1,21 +1,17 @@
-"""Inference pipeline (spec §4): geometry rules, value mapping, RGB/BGR API, one trace, and the full
-pipeline with the bundled weights against an independent raw ``tf.nn`` + NumPy reference."""
+"""Inference pipeline (docs/fidelity.md §4): geometry rules, value mapping, RGB/BGR API, one trace.
+
+The full pipeline with the bundled weights is checked against the original script
+(tests/reference.py) in tests/test_crosscheck.py."""
 
 import cv2
 import numpy as np
 import pytest
-import tensorflow as tf
 
+from tests import reference
 from wbc_tf import inference
 from wbc_tf.config import InferenceConfig
 from wbc_tf.inference import (Cartoonizer, denormalize, normalize, plan_geometry, resize_crop,
                               resized_size)
-
-
-@pytest.fixture(scope="module")
-def cartoonizer():
-    """Bundled release weights, original defaults; built once for the module."""
-    return Cartoonizer.from_pretrained()
 
 
 def _random_image(rng, h, w):
@@ -97,9 +93,7 @@ def test_normalize_is_float32_divide_then_subtract():
     x = np.arange(256, dtype=np.uint8).reshape(16, 16, 1)
     y = normalize(x)
     assert y.dtype == np.float32
-    expected = x.astype(np.float32) / np.float32(127.5)
-    expected = expected - np.float32(1)
-    np.testing.assert_array_equal(y, expected)
+    np.testing.assert_array_equal(y, reference.normalize(x))
     assert y.min() == -1.0 and y.max() == 1.0 and y[0, 0, 0] == np.float32(-1)
 
 
@@ -113,8 +107,7 @@ def test_denormalize_truncates_and_clips():
 
 def test_denormalize_matches_numpy_formula(rng):
     y = rng.normal(0, 0.7, (32, 32, 3)).astype(np.float32)
-    expected = np.clip((y + 1) * 127.5, 0, 255).astype(np.uint8)  # the original's post-process
-    np.testing.assert_array_equal(denormalize(y), expected)
+    np.testing.assert_array_equal(denormalize(y), reference.postprocess(y))  # the original's post-process
 
 
 # ---- model API ------------------------------------------------------------------------------------
@@ -161,72 +154,3 @@ def test_one_trace_for_all_image_sizes(cartoonizer, coffee_rgb):
     for h, w in ((64, 64), (72, 120), (104, 48)):
         assert fresh.cartoonize(coffee_rgb[:h, :w]).shape == (h, w, 3)
     assert fresh.forward.experimental_get_tracing_count() == 1
-
-
-# ---- full pipeline vs an independent reference ---------------------------------------------------
-
-def _reference_network(generator, x):
-    """Spec §2.1 with raw tf.nn ops on the generator's variables (eager, no Keras layer calls)."""
-    def conv(h, layer, stride=1, act=True):
-        h = tf.nn.bias_add(tf.nn.conv2d(h, layer.kernel, stride, "SAME"), layer.bias)
-        return tf.nn.leaky_relu(h, alpha=0.2) if act else h
-
-    def up(h):  # legacy TF1 resize_bilinear (align_corners=False, half_pixel_centers=False)
-        return tf.raw_ops.ResizeBilinear(images=h, size=tf.shape(h)[1:3] * 2,
-                                         align_corners=False, half_pixel_centers=False)
-
-    layer = generator.get_layer
-    x0 = conv(x, layer("Conv"))
-    h = conv(x0, layer("Conv_1"), stride=2)
-    x1 = conv(h, layer("Conv_2"))
-    h = conv(conv(x1, layer("Conv_3"), stride=2), layer("Conv_4"))
-    for i in range(4):
-        block = layer(f"block_{i}")
-        h = conv(conv(h, block.conv1), block.conv2, act=False) + h
-    h = up(conv(h, layer("Conv_5"))) + x1
-    h = up(conv(conv(h, layer("Conv_6")), layer("Conv_7"))) + x0
-    return conv(conv(h, layer("Conv_8")), layer("Conv_9"), act=False).numpy()
-
-
-def _box_numpy(a, r):
-    """(H, W, C) zero-padded window sum of taps weighted by float32(1/(2r+1)^2) (spec §3.1)."""
-    k, (h, w) = 2 * r + 1, a.shape[:2]
-    padded = np.pad(a, ((r, r), (r, r), (0, 0)))
-    weight = np.float32(1.0 / (k * k))
-    out = np.zeros_like(a)
-    for dy in range(k):
-        for dx in range(k):
-            out += padded[dy:dy + h, dx:dx + w] * weight
-    return out
-
-
-def _guided_filter_numpy(x, y, r, eps):
-    n = _box_numpy(np.ones(x.shape[:2] + (1,), np.float32), r)
-    mean_x, mean_y = _box_numpy(x, r) / n, _box_numpy(y, r) / n
-    cov_xy = _box_numpy(x * y, r) / n - mean_x * mean_y
-    var_x = _box_numpy(x * x, r) / n - mean_x * mean_x
-    a = cov_xy / (var_x + np.float32(eps))
-    b = mean_y - a * mean_x
-    return _box_numpy(a, r) / n * x + _box_numpy(b, r) / n
-
-
-def test_full_pipeline_matches_independent_reference(cartoonizer, astronaut_rgb):
-    photo_bgr = np.ascontiguousarray(astronaut_rgb[:500, :509, ::-1])  # real photo, BGR like cv2.imread
-    out = cartoonizer.cartoonize_bgr(photo_bgr)
-
-    # Reference straight from spec §4: shorter side 500 <= 720 (identity INTER_AREA resize),
-    # top-left crop to 496 x 504, x/127.5 - 1, G, guided filter r=1 eps=5e-3, truncating uint8.
-    crop = cv2.resize(photo_bgr, (509, 500), interpolation=cv2.INTER_AREA)[:496, :504]
-    x = crop.astype(np.float32) / 127.5 - 1
-    g = _reference_network(cartoonizer.generator, tf.constant(x[None]))[0]
-    ref_float = _guided_filter_numpy(x, g, 1, 5e-3)
-    ref = np.clip((ref_float + 1) * 127.5, 0, 255).astype(np.uint8)
-
-    assert out.shape == ref.shape == (496, 504, 3)
-    diff = np.abs(out.astype(int) - ref.astype(int))
-    equal = float((diff == 0).mean())
-    print(f"pipeline vs reference: {equal:.6%} of uint8 values equal, max |diff| {diff.max()}, "
-          f"float max |diff| {np.abs(cartoonizer.cartoonize_float(photo_bgr) - ref_float).max():.2e}")
-    assert equal >= 0.9999
-    assert diff.max() <= 1
-    assert np.abs(cartoonizer.cartoonize_float(photo_bgr) - ref_float).max() < 1e-4
