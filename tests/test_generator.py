@@ -77,7 +77,7 @@ def test_stride2_same_padding_is_asymmetric(rng):
 def test_released_generator_and_filter_match_independent_forward(released, astronaut_rgb):
     """Keras generator + guided filter vs raw-op/NumPy reference on a real photo (max |Δ| ≤ 1e-4)."""
     bgr = astronaut_rgb[:256, 128:384, ::-1]  # (256, 256, 3) BGR crop with face and background
-    x = bgr.astype(np.float32)[None] / 127.5 - 1
+    x = reference.normalize(bgr)[None]
     tensors = generator_to_tf1_dict(released)
     want_g = reference.generator_forward(tensors, x)
     got_g = released(x).numpy()
