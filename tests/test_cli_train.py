@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import runpy
 import sys
 
@@ -83,11 +84,29 @@ def test_defaults_are_the_dataclass_defaults():
         parser.parse_args(["--data", "d", "--strategy", "tpu"])
 
 
+def help_entries(text):
+    """``{invocation: help text}`` of every option listed in argparse ``--help`` output."""
+    entries, current = {}, None
+    for line in text.splitlines():
+        option = re.match(r"^  (-\S.*?)(?:\s{2,}(\S.*))?$", line)
+        if option:
+            current = option.group(1)
+            entries[current] = option.group(2) or ""
+        elif current is not None and line.startswith("    ") and line.strip():
+            entries[current] = f"{entries[current]} {line.strip()}".strip()    # a wrapped help line
+        else:
+            current = None
+    return entries
+
+
 def test_help_explains_every_flag(capsys):
-    parser = build_parser()
-    for action in parser._actions:
-        text = (action.help or "").split("(default")[0].strip()
-        assert len(text) > 8, action.option_strings
+    text = build_parser().format_help()
+    entries = help_entries(text)
+    usage = text.split("\n\n")[0]
+    flags = {part.split(" ")[0] for invocation in entries for part in invocation.split(", ")}
+    assert flags >= set(re.findall(r"(?<=[\[ |])--?[a-z][\w-]*", usage))      # every flag has an entry
+    for invocation, help_text in entries.items():
+        assert len(help_text.split("(default")[0].strip()) > 8, invocation
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
