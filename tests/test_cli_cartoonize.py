@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from wbc_tf import batch
 from wbc_tf.cli import cartoonize as cli
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args, field_comments
 from wbc_tf.config import InferenceConfig, TrainConfig
@@ -219,12 +220,13 @@ def test_pipeline_flags_reach_the_model(photos, tmp_path, capsys, cartoonizer):
 def test_plan_reports_name_clash_and_self_overwrite(tmp_path):
     (tmp_path / "a.jpg").write_bytes(b"x")
     (tmp_path / "a.png").write_bytes(b"x")
-    plan = cli.plan_jobs([str(tmp_path)], str(tmp_path), ".png", overwrite=True)
+    plan = batch.plan_outputs([str(tmp_path)], str(tmp_path), ".png", overwrite=True)
     reasons = sorted(r.split(" would ")[1] for _, r in plan.failures)
     assert reasons == ["overwrite another input file", "overwrite the input itself"] and not plan.jobs
     (tmp_path / "b.jpg").write_bytes(b"x")
     (tmp_path / "b.bmp").write_bytes(b"x")
-    plan = cli.plan_jobs([str(tmp_path / "b.jpg"), str(tmp_path / "b.bmp")], str(tmp_path / "out"), ".png")
+    plan = batch.plan_outputs([str(tmp_path / "b.jpg"), str(tmp_path / "b.bmp")], str(tmp_path / "out"),
+                              ".png")
     assert [j.source for j in plan.jobs] == [str(tmp_path / "b.jpg")]
     assert "already used by" in plan.failures[0][1]
 

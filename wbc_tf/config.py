@@ -5,6 +5,8 @@
 * `RunOptions`: where and how a training run runs (data folder, run folder, strategy, resume).
 * `ExportConfig`: what ``wbc-export`` writes and checks.
 * `PrepareConfig`: how ``wbc-prepare-data`` builds a training folder from photos and videos.
+* `BatchOptions`: which files ``wbc-cartoonize`` reads and writes, and how (`wbc_tf.batch`).
+* `ConsoleOptions`: ``--verbose`` and ``--debug`` of every command.
 
 The command-line flags are derived from these fields (`wbc_tf.cli.args`): the comment on a field is its
 ``--help`` text, a ``Literal`` type gives its choices. Every class validates itself in ``__post_init__``,
@@ -324,3 +326,71 @@ class PrepareConfig:
     def sources(self, folders=TWO_DOMAIN_LAYOUT + ONE_DOMAIN_LAYOUT):
         """``{target folder: source paths}`` of the given folders that have sources, in layout order."""
         return {name: tuple(getattr(self, name)) for name in folders if getattr(self, name)}
+
+
+# --- wbc-cartoonize: files in, files out ---------------------------------------------------------------
+
+# 200 MP accepts 108 MP phone photos and 150 MP medium-format photos; 30000x30000 (900 MP) is refused.
+MAX_PIXELS = 200_000_000
+_PIXEL_UNITS = {"": 1, "k": 10**3, "m": 10**6, "mp": 10**6, "g": 10**9, "gp": 10**9}
+
+
+def parse_pixels(text):
+    """A pixel count: ``'200000000'``, ``'200M'``, ``'200MP'``, ``'1.5G'`` or ``'30000x30000'`` → int.
+
+    Raises:
+        ValueError: anything else, or a negative count.
+    """
+    text = str(text).strip().lower().replace("_", "")
+    size = re.fullmatch(r"(\d+)\s*[x×]\s*(\d+)", text)
+    if size:
+        return int(size.group(1)) * int(size.group(2))
+    number = re.fullmatch(r"(\d+(?:\.\d*)?(?:e\d+)?)\s*([a-z]*)", text)
+    if not number or number.group(2) not in _PIXEL_UNITS:
+        raise ValueError(f"a pixel count looks like 200000000, 200M, 1.5G or 30000x30000, got {text!r}")
+    return int(float(number.group(1)) * _PIXEL_UNITS[number.group(2)])
+
+
+@dataclasses.dataclass(frozen=True)
+class BatchOptions:
+    """How ``wbc-cartoonize`` and `wbc_tf.batch` turn files into outputs (the pipeline: `InferenceConfig`)."""
+
+    # Where results go, as OUTPUT_DIR/<input stem>.<format>; created if missing (not an existing file).
+    output_dir: str = "cartoons"
+    recursive: bool = False          # also walk sub-folders of folder inputs, keeping their relative paths
+    format: ImageFormat = "png"      # output image format; videos are always written as .mp4
+    jpg_quality: int = 95            # JPEG quality 0-100 for --format jpg (OpenCV's default)
+    # Generator weights: 'bundled' (the release model-33999 shipped with the package), a TF1 checkpoint
+    # folder or prefix, an .npz or a .weights.h5.
+    weights: str = BUNDLED
+    overwrite: bool = False          # replace existing output files (otherwise they are skipped, with a line)
+    # Reattach the input's alpha channel (resized/cropped like the picture) to the output; forces PNG.
+    # Otherwise alpha is dropped, like cv2.imread.
+    keep_alpha: bool = False
+    # Refuse images with more pixels than this, read from the file header before anything is decoded
+    # (decompression bombs); the default accepts any phone or camera photo. 0 = no limit.
+    max_pixels: int = MAX_PIXELS
+    # Images or video frames per network call: 0 = auto (1 on a CPU; on a GPU, consecutive inputs of the
+    # same size, up to 4 megapixels or 8 inputs per call).
+    batch_size: int = 0
+    quiet: bool = False              # no progress bar, no 'skipping' lines, no summary (errors still shown)
+
+    def __post_init__(self):
+        _check_choices(self)
+        _check_at_least(self, 0, "jpg_quality", "max_pixels", "batch_size")
+        if self.jpg_quality > 100:
+            raise ValueError(f"jpg_quality must be <= 100, got {self.jpg_quality}")
+
+    @property
+    def image_ext(self):
+        """Extension of image outputs, with the dot: ``.png``, or ``.jpg`` (never with ``keep_alpha``)."""
+        return ".png" if self.keep_alpha else "." + self.format
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsoleOptions:
+    """What every command prints besides its own lines (``wbc_tf.cli.console``)."""
+
+    # Also show the start-up and codec lines of TensorFlow, absl, OpenCV, libpng and FFmpeg.
+    verbose: bool = False
+    debug: bool = False              # print the traceback of an unexpected error (otherwise: one line)

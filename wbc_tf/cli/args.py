@@ -104,7 +104,8 @@ def add_dataclass_arguments(parser, cls, prefix="", overrides=None, title=None):
         parser: an `argparse.ArgumentParser` (or an argument group).
         cls: a dataclass type whose fields all have defaults.
         prefix: prepended to flag names and destinations (e.g. ``'infer_'`` → ``--infer-fit``).
-        overrides: ``{field: {argparse kwargs}}`` to add or replace keywords (e.g. choices, help).
+        overrides: ``{field: {argparse kwargs}}`` to add or replace keywords (e.g. choices, help);
+            ``'flags': ['-o']`` adds short option strings. A ``required`` flag shows no default.
         title: if given, the flags go into an argument group with this title.
 
     Returns:
@@ -130,9 +131,12 @@ def add_dataclass_arguments(parser, cls, prefix="", overrides=None, title=None):
         kwargs.update(default=default, dest=prefix + field.name,
                       help=(text.replace("%", "%%") + " (default: %(default)s)").strip())
         kwargs.update(overrides.get(field.name, {}))
+        if kwargs.get("required") and kwargs["help"].endswith(" (default: %(default)s)"):
+            kwargs["help"] = kwargs["help"][:-len(" (default: %(default)s)")]
         if kwargs.get("nargs") == "+" and isinstance(default, (tuple, list)):
             kwargs["default"] = list(default)
-        target.add_argument(flag_name(field.name, prefix), **kwargs)
+        flags = kwargs.pop("flags", ())
+        target.add_argument(*flags, flag_name(field.name, prefix), **kwargs)
     return target
 
 
