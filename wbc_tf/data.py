@@ -32,8 +32,9 @@ order kept (``deterministic=True``).
 Bad files: `scan_training_data` decodes every file once with the same decoder the pipeline uses
 (in a parallel ``tf.data`` pass with ``ignore_errors``). Files it cannot
 decode are reported once (one warning) and left out. If a file breaks later (deleted during the
-run), ``ignore_errors`` drops that whole step's batch, never half of one, so photo/cartoon and
-domain always stay together; the face cadence then shifts by one step until the next resume.
+run), reading its step raises the ``tf.data`` error (``NotFoundError`` naming the file): the
+trainer stops with that message (`wbc_tf.trainer.RunStopped`) instead of skipping steps, which
+would loop forever once a whole folder is gone, and the next run resumes at the last checkpoint.
 
 Example::
 
@@ -263,7 +264,8 @@ def _domain_index(step, data, config):
 def _step_dataset(element_fn, start_step):
     ds = tf.data.Dataset.counter(start=start_step)                   # steps t, t+1, … (int64)
     ds = ds.map(element_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.ignore_errors(log_warning=True)                          # a broken step, never half a batch
+    # No ignore_errors: a file that breaks mid-run raises at its step (with every file gone, skipping
+    # failed steps would loop forever without a word); the trainer turns it into one clear error.
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
