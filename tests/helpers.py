@@ -5,6 +5,8 @@ this module holds the plain functions behind them and the ones tests call with t
 """
 
 import os
+import struct
+import zlib
 
 import cv2
 import numpy as np
@@ -73,3 +75,30 @@ def write_dataset(root, files_per_folder=4, size=(40, 48), layout="two"):
         for i in range(files_per_folder):
             write_flat_image(os.path.join(root, name, f"{i:03d}.png"), name, i, size)
     return str(root)
+
+
+# --- decompression bombs -----------------------------------------------------------------------------
+
+def _png_chunk(tag, data):
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def zero_png(path, width, height, rows_per_block=100):
+    """Write a valid all-black RGB PNG of ``width`` x ``height`` without ever holding its pixels.
+
+    30000x30000 gives a 2.6 MB file that decodes to 2.7 GB. The zlib stream is one deflate block of
+    ``rows_per_block`` zero rows, repeated (a full flush resets the compressor, so the block's bytes
+    are the same every time), then the end block and the Adler-32 of n zero bytes: A = 1, B = n mod 65521.
+    """
+    row = 1 + 3 * width                                  # filter byte + RGB
+    blocks, rest = divmod(height, rows_per_block)
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)    # raw deflate: the zlib header is written here
+    block = deflate.compress(b"\0" * (row * rows_per_block)) + deflate.flush(zlib.Z_FULL_FLUSH)
+    tail = deflate.compress(b"\0" * (row * rest)) + deflate.flush(zlib.Z_FINISH)
+    n = row * height
+    idat = b"\x78\x9c" + block * blocks + tail + struct.pack(">I", ((n % 65521) << 16) | 1)
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)   # 8-bit RGB, no interlace
+    with open(path, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat)
+                + _png_chunk(b"IEND", b""))
+    return str(path)

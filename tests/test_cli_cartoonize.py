@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.helpers import zero_png
 from wbc_tf import batch
 from wbc_tf.cli import cartoonize as cli
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args, field_comments
@@ -217,23 +218,74 @@ def test_pipeline_flags_reach_the_model(photos, tmp_path, capsys, cartoonizer):
     assert e.value.code == 2
 
 
-def test_plan_reports_name_clash_and_self_overwrite(tmp_path):
-    (tmp_path / "a.jpg").write_bytes(b"x")
-    (tmp_path / "a.png").write_bytes(b"x")
-    plan = batch.plan_outputs([str(tmp_path)], str(tmp_path), ".png", overwrite=True)
-    reasons = sorted(r.split(" would ")[1] for _, r in plan.failures)
-    assert reasons == ["overwrite another input file", "overwrite the input itself"] and not plan.jobs
-    (tmp_path / "b.jpg").write_bytes(b"x")
-    (tmp_path / "b.bmp").write_bytes(b"x")
-    plan = batch.plan_outputs([str(tmp_path / "b.jpg"), str(tmp_path / "b.bmp")], str(tmp_path / "out"),
-                              ".png")
-    assert [j.source for j in plan.jobs] == [str(tmp_path / "b.jpg")]
-    assert "already used by" in plan.failures[0][1]
-
-
 def test_bad_weights_exit_2(photos, tmp_path, capsys):
     code, err = _run(capsys, photos / "astro.png", "-o", tmp_path, "--weights", tmp_path / "nope.npz")
     assert code == 2 and "cannot load weights" in err
+
+
+def test_bomb_in_a_folder_quiet_stderr_and_peak_rss(tmp_path, astronaut_rgb):
+    """The issue's case, as a user runs it (a fresh process): a valid 2.6 MB PNG of 30000x30000 px
+    among good and broken files. It is refused in one line, the good file is done, exit status 1,
+    peak RSS < 1 GB (decoding it would take 2.7 GB), and stderr holds exactly our lines: no TensorFlow
+    start-up lines, no libpng / libtiff / Pillow messages."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    zero_png(folder / "bomb.png", 30000, 30000)
+    cv2.imwrite(str(folder / "good.jpg"), np.ascontiguousarray(astronaut_rgb[::4, ::4, ::-1]))
+    for ext in (".png", ".tif"):
+        data = cv2.imencode(ext, astronaut_rgb[::4, ::4])[1].tobytes()
+        (folder / f"cut_{ext[1:]}{ext}").write_bytes(data[: len(data) // 2])
+    # A parent that runs only the CLI, so RUSAGE_CHILDREN is the CLI's own peak.
+    wrapper = ("import resource, subprocess, sys\n"
+               "code = subprocess.call([sys.executable, '-m', 'wbc_tf'] + sys.argv[1:])\n"
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+               "sys.exit(code)\n")
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}   # the user's default
+    proc = subprocess.run([sys.executable, "-c", wrapper, str(folder), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 1, proc.stderr
+    assert int(proc.stdout.split()[-1]) * 1024 < 1e9  # ru_maxrss is in KiB on Linux
+    lines = proc.stderr.splitlines()
+    assert all(line.startswith("wbc-cartoonize: ") for line in lines), proc.stderr
+    for name in ("bomb.png", "cut_png.png", "cut_tif.tif"):
+        assert len([line for line in lines if name in line]) == 1, (name, proc.stderr)
+    assert "30000x30000 px (900 MP) is over the max_pixels limit" in proc.stderr
+    assert lines[-1] == "wbc-cartoonize: 1 written, 0 skipped, 3 failed" and len(lines) == 4
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.png"]
+
+
+def test_ctrl_c_is_one_line_and_exit_130(photos, tmp_path, capsys, cartoonizer, monkeypatch):
+    def interrupted(jobs, cartoonizer, reporter, options):
+        reporter.done(jobs[0].source, jobs[0].target)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch, "run", interrupted)
+    code, err = _run(capsys, photos / "astro.png", photos / "grey.png", "-o", tmp_path)
+    assert code == 130
+    assert err == ("wbc-cartoonize: interrupted; 1 written, 0 skipped, 0 failed so far; run the same "
+                   "command again to continue (finished outputs are skipped)\n")
+
+
+def test_unexpected_error_is_one_line_unless_debug(photos, tmp_path, capsys, cartoonizer, monkeypatch):
+    def broken(*args):
+        raise RuntimeError("unexpected\nsecond line")
+
+    monkeypatch.setattr(batch, "run", broken)
+    code, err = _run(capsys, photos / "astro.png", "-o", tmp_path)
+    assert code == 1
+    assert err == "wbc-cartoonize: error: RuntimeError: unexpected (--debug shows the traceback)\n"
+    code, err = _run(capsys, photos / "astro.png", "-o", tmp_path, "--debug")
+    assert code == 1 and "Traceback" in err and "RuntimeError: unexpected" in err
+
+
+def test_max_pixels_flag(photos, tmp_path, capsys, cartoonizer):
+    code, err = _run(capsys, photos / "astro.png", "-o", tmp_path, "--max-pixels", "16K")   # 128 x 128
+    assert code == 1 and "128x128 px (0.0164 MP) is over the max_pixels limit of 0.016 MP" in err
+    code, err = _run(capsys, photos / "astro.png", "-o", tmp_path, "--max-pixels", "128x128")
+    assert code == 0, err
+    with pytest.raises(SystemExit) as e:
+        cli.main([str(photos), "-o", str(tmp_path), "--max-pixels", "lots"])
+    assert e.value.code == 2
 
 
 def test_help_via_python_m():

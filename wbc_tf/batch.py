@@ -150,8 +150,8 @@ def describe_error(error):
     TensorFlow's errors carry many lines (and out-of-memory ones a whole allocator dump); only the
     first line is kept, cut at `MAX_REASON` characters.
     """
-    if isinstance(error, ImageReadError):
-        text = str(error)
+    if isinstance(error, (ImageReadError, WriteError)) or type(error).__name__ == "OutOfMemoryError":
+        text = str(error)  # messages written for the user (OutOfMemoryError: wbc_tf.inference)
     elif isinstance(error, MemoryError) or type(error).__name__ == "ResourceExhaustedError":
         text = "out of memory (try a smaller --short-side or --max-size)"
     else:
@@ -284,13 +284,21 @@ def gpu_available():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
-def batch_limit(batch_size, shape):
-    """Inputs per network call for inputs of network ``shape`` (1, Hn, Wn, 3); see `BatchOptions`."""
+def batch_limit(batch_size, shape, cartoonizer=None):
+    """Inputs per network call for inputs of network ``shape`` (1, Hn, Wn, 3); see `BatchOptions`.
+
+    Auto (``batch_size`` 0) on a GPU: up to `AUTO_BATCH_PIXELS` / `AUTO_BATCH_MAX`, and never so many
+    that ``cartoonizer.tile_plan`` would tile the batch (over its memory budget).
+    """
     if batch_size:
         return batch_size
     if not gpu_available():
         return 1
-    return max(1, min(AUTO_BATCH_MAX, AUTO_BATCH_PIXELS // (shape[1] * shape[2])))
+    limit = max(1, min(AUTO_BATCH_MAX, AUTO_BATCH_PIXELS // (shape[1] * shape[2])))
+    tile_plan = getattr(cartoonizer, "tile_plan", None)
+    while limit > 1 and tile_plan is not None and tile_plan(limit, shape[1], shape[2]) is not None:
+        limit //= 2
+    return limit
 
 
 def _read(iterator, load):
@@ -392,7 +400,7 @@ def pipeline(items, load, save, cartoonizer, batch_size=BatchOptions.batch_size,
             if first is None:
                 break
             batch, shape = [first], first[1].x.shape
-            limit = batch_limit(batch_size, shape)
+            limit = batch_limit(batch_size, shape, cartoonizer)
             while len(batch) < limit:
                 following = next_loaded()
                 if following is None:

@@ -1,7 +1,8 @@
 """Image files in and out, with the original's ``cv2.imread`` semantics and explicit bad-file checks.
 
 The original reads every photo with ``cv2.imread(path)`` (``IMREAD_COLOR``): uint8 **BGR**, 3
-channels, alpha dropped, grey expanded, 16-bit reduced to 8-bit, EXIF orientation applied (spec §4).
+channels, alpha dropped, grey expanded, 16-bit reduced to 8-bit, EXIF orientation applied
+(docs/fidelity.md §4).
 `read_image` keeps exactly that, but
 
 * decodes from bytes (``np.fromfile`` + ``cv2.imdecode``), so non-ASCII paths work everywhere;

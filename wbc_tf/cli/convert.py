@@ -14,7 +14,9 @@ plus a ``checkpoint`` index file, so the original ``test_code/cartoonize.py``
 import argparse
 import sys
 
-from wbc_tf.config import BUNDLED
+from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
+from wbc_tf.cli.console import run_command
+from wbc_tf.config import BUNDLED, ConsoleOptions
 
 PROG = "wbc-convert"
 
@@ -38,12 +40,17 @@ def build_parser():
                         help="*.npz, *.weights.h5, or a folder for a TF1 checkpoint (created if missing)")
     parser.add_argument("--name", default="model",
                         help="checkpoint prefix name inside a TF1 DST folder (default: %(default)s)")
+    add_dataclass_arguments(parser, ConsoleOptions, title="messages")
     return parser
 
 
 def main(argv=None):
     """Entry point of ``wbc-convert``; returns 0 on success, 1 on a conversion error."""
     args = build_parser().parse_args(argv)
+    return run_command(PROG, lambda: _convert(args), dataclass_from_args(ConsoleOptions, args))
+
+
+def _convert(args):
     from wbc_tf.weights import WeightConversionError, convert, weights_format
     try:
         written = convert(args.source, args.destination, args.name)

@@ -13,7 +13,8 @@ import os
 import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
-from wbc_tf.config import ExportConfig
+from wbc_tf.cli.console import output_dir_problem, run_command
+from wbc_tf.config import ConsoleOptions, ExportConfig
 
 PROG = "wbc-export"
 REPORT_FILE = "export_report.json"
@@ -38,6 +39,7 @@ def build_parser():
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_arguments(parser, ExportConfig, overrides=OVERRIDES)
     parser.add_argument("--quiet", action="store_true", help="print only the final table")
+    add_dataclass_arguments(parser, ConsoleOptions, title="messages")
     return parser
 
 
@@ -47,18 +49,26 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         config = dataclass_from_args(ExportConfig, args)
+        console = dataclass_from_args(ConsoleOptions, args)
     except ValueError as e:
         parser.error(str(e))
     missing = [p for p in config.check_images if not os.path.isfile(p)]
     if missing:
         parser.error(f"--check-images: no such file: {', '.join(missing)}")
+    problem = output_dir_problem(config.output_dir)
+    if problem:
+        parser.error(f"--output-dir: {problem}")
+    return run_command(PROG, lambda: export(config, args.quiet), console)
 
-    # Imported here, not at the top: the exporter pulls in tf2onnx/LiteRT helpers.
+
+def export(config, quiet=False):
+    """Write, check and report every artefact of ``config``; returns the exit status."""
+    # Imported here, not at the top: the exporter pulls in TensorFlow, tf2onnx and LiteRT helpers.
     from wbc_tf.export import report
     from wbc_tf.export.exporter import export_all
 
     def log(message):
-        if not args.quiet:
+        if not quiet:
             print(message, flush=True)
 
     results = export_all(config, log=log)

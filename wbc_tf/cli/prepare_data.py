@@ -7,7 +7,8 @@ import argparse
 import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
-from wbc_tf.config import ONE_DOMAIN_LAYOUT, TWO_DOMAIN_LAYOUT, PrepareConfig
+from wbc_tf.cli.console import output_dir_problem, run_command
+from wbc_tf.config import ONE_DOMAIN_LAYOUT, TWO_DOMAIN_LAYOUT, ConsoleOptions, PrepareConfig
 
 PROG = "wbc-prepare-data"
 
@@ -46,6 +47,7 @@ def build_parser():
                 "max_frames": "N", "near_duplicate_bits": "BITS", "jpg_quality": "Q", "workers": "N"}
     overrides = {**sources, **{name: {"metavar": m} for name, m in metavars.items()}}
     add_dataclass_arguments(parser, PrepareConfig, overrides=overrides)
+    add_dataclass_arguments(parser, ConsoleOptions, title="messages")
     return parser
 
 
@@ -55,12 +57,20 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         config = dataclass_from_args(PrepareConfig, args)
+        console = dataclass_from_args(ConsoleOptions, args)
     except ValueError as e:
         parser.error(str(e))
     if not config.sources():
         parser.error("no sources: give at least one of "
                      + ", ".join("--" + n.replace("_", "-") for n in TWO_DOMAIN_LAYOUT + ONE_DOMAIN_LAYOUT))
+    problem = output_dir_problem(config.output_dir)
+    if problem:
+        parser.error(f"--output-dir: {problem}")
+    return run_command(PROG, lambda: _prepare(config), console,
+                       "run the same command again to continue (existing files are kept)")
 
+
+def _prepare(config):
     from tqdm import tqdm
 
     from wbc_tf.image_io import quiet_codec_warnings
@@ -70,12 +80,7 @@ def main(argv=None):
         tqdm.write(f"{PROG}: error: {path}: {reason}", file=sys.stderr)
 
     quiet_codec_warnings()
-    try:
-        counts = prepare_dataset(config, on_failure=on_failure)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; run the same command again to continue (existing files are kept)",
-              file=sys.stderr)
-        return 130
+    counts = prepare_dataset(config, on_failure=on_failure)
     print(format_report(counts))
     lacking = missing_layout_folders(config.output_dir)
     if lacking:

@@ -16,7 +16,10 @@ import logging
 import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
-from wbc_tf.config import BUNDLED, RunOptions, TrainConfig
+from wbc_tf.cli.console import output_dir_problem, run_command
+from wbc_tf.config import BUNDLED, ConsoleOptions, RunOptions, TrainConfig
+
+PROG = "wbc-train"
 
 EPILOG = """\
 examples:
@@ -40,7 +43,7 @@ examples:
 
   # watch it, then cartoonize with the result
   tensorboard --logdir runs/exp1/logs
-  wbc-cartoonize --weights runs/exp1/generator.weights.h5 photos/ out/
+  wbc-cartoonize photos/ -o out/ --weights runs/exp1/generator.weights.h5
 
 dataset layout: DIR/photo_face, DIR/photo_scenery, DIR/cartoon_face, DIR/cartoon_scenery (faces on
 every --face-every'th step), or DIR/photo + DIR/cartoon; images 256x256 (larger: random crop).
@@ -50,7 +53,7 @@ every --face-every'th step), or DIR/photo + DIR/cartoon; images 256x256 (larger:
 def build_parser():
     """The ``wbc-train`` parser, its flags derived from `TrainConfig` and `RunOptions`."""
     parser = argparse.ArgumentParser(
-        prog="wbc-train", description=__doc__.split("\n\n")[0],
+        prog=PROG, description=__doc__.split("\n\n")[0],
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataclass_arguments(parser, RunOptions, title="run", overrides={
         "data": {"required": True, "metavar": "DIR"},
@@ -62,6 +65,7 @@ def build_parser():
                         help="print the resolved config, the data summary and the plan; write nothing")
     add_dataclass_arguments(parser, TrainConfig,
                             title="training configuration (TrainConfig; defaults are the original code's)")
+    add_dataclass_arguments(parser, ConsoleOptions, title="messages")
     return parser
 
 
@@ -92,18 +96,28 @@ def _configure_logging():
 
 def main(argv=None):
     """Parse ``argv``, then train (or, with ``--dry-run``, report). Returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        config = dataclass_from_args(TrainConfig, args)
+        options = dataclass_from_args(RunOptions, args)
+        console = dataclass_from_args(ConsoleOptions, args)
+    except ValueError as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)
+        return 2
+    problem = output_dir_problem(options.output_dir)
+    if problem:
+        parser.error(f"--output-dir: {problem}")
+    return run_command(PROG, lambda: _train(args, config, options), console,
+                       "run the same command again to resume from the last checkpoint")
+
+
+def _train(args, config, options):
     from wbc_tf.data import DataError
     from wbc_tf.trainer import CheckpointError, Trainer
     from wbc_tf.weights import WeightConversionError
 
     _configure_logging()
-    try:
-        config = dataclass_from_args(TrainConfig, args)
-        options = dataclass_from_args(RunOptions, args)
-    except ValueError as e:
-        print(f"wbc-train: error: {e}", file=sys.stderr)
-        return 2
     trainer = Trainer(config, options)
     try:
         if args.dry_run:
@@ -112,12 +126,8 @@ def main(argv=None):
         trainer.prepare()
         phase, step = trainer.run()
     except (DataError, CheckpointError, WeightConversionError, ValueError) as e:
-        print(f"wbc-train: error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("wbc-train: interrupted; run the same command again to resume from the last checkpoint",
-              file=sys.stderr)
-        return 130
     finished = ("pre-training", "adversarial training")[phase]
     print(f"done: {finished} at step {step}; run folder {options.output_dir}")
     return 0

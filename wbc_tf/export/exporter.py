@@ -60,6 +60,8 @@ def export_all(config, generator=None, log=print):
             results.append(_not_checked(SAVED_MODEL_DIR, sm.directory_size(path), "not checked"))
 
     if "tflite" in config.formats:
+        if config.check and not tfl.litert_available():
+            log("not checking the TFLite files: pip install ai-edge-litert (or wbc_tf[litert])")
         for size in [None] + ([config.fixed_hw] if config.fixed_hw else []):
             for variant in config.variants:
                 results.append(_tflite(generator, variant, size, config, reference, check_set, threads, log))
@@ -90,6 +92,10 @@ def _tflite(generator, variant, size, config, reference, check_set, threads, log
         f.write(model)
     if not config.check:
         return _not_checked(name, len(model), "not checked")
+    if not tfl.litert_available():
+        result = _not_checked(name, len(model), "skipped: ai-edge-litert not installed")
+        result.info.update(ops=tfl.op_counts(model), non_builtin=tfl.non_builtin_ops(model))
+        return result
     images = check_set if size is None else {
         f"{n} fitted to {size[0]}x{size[1]}": verify.fit_to_size(im, size) for n, im in check_set.items()}
     return verify.check_tflite(path, variant, images, reference, threads)

@@ -152,8 +152,22 @@ def convert(generator, variant="fp32", size=None, calibration=None, radius=GF_RA
 
 # --- inspecting a flatbuffer -------------------------------------------------------------------
 
+def litert_available():
+    """True when the LiteRT interpreter (``ai-edge-litert``, needed to run the checks) can be imported."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 def _schema():
-    from ai_edge_litert import schema_py_generated as schema
+    # LiteRT's copy of the flatbuffer schema, else TensorFlow's own (the same generated module), so
+    # conversion and op listing work without the optional LiteRT package.
+    try:
+        from ai_edge_litert import schema_py_generated as schema
+    except ImportError:
+        from tensorflow.lite.python import schema_py_generated as schema
     return schema
 
 
