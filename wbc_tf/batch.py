@@ -328,7 +328,7 @@ def pipeline(items, load, save, cartoonizer, batch_size=BatchOptions.batch_size,
         on_error: ``on_error(item, exception)`` for an item whose load, network or save failed,
             called in this thread; the loop goes on. None: the first such exception is raised.
         on_done: ``on_done(item)`` after an item's ``save`` returned, in this thread.
-        prefetch: items read ahead of the network.
+        prefetch: items read ahead of the network (plus a batch's worth when batching).
 
     Returns:
         The number of items saved.
@@ -341,7 +341,9 @@ def pipeline(items, load, save, cartoonizer, batch_size=BatchOptions.batch_size,
     writer = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="wbc-write")
     iterator = iter(items)
     reads, writes = collections.deque(), collections.deque()
-    state = {"ended": False, "saved": 0}
+    # ahead: reads in flight beyond the one waited for; a whole next batch once batches form, so
+    # the reader fills batch k + 1 while the network runs on batch k.
+    state = {"ended": False, "saved": 0, "ahead": prefetch}
 
     def fail(item, error):
         if on_error is None:
@@ -351,7 +353,7 @@ def pipeline(items, load, save, cartoonizer, batch_size=BatchOptions.batch_size,
     def next_loaded():
         """The next (item, Loaded) whose load worked, or None at the end."""
         while True:
-            while not state["ended"] and len(reads) <= prefetch:
+            while not state["ended"] and len(reads) <= state["ahead"]:
                 reads.append(reader.submit(_read, iterator, load))
             if not reads:
                 return None
@@ -401,6 +403,7 @@ def pipeline(items, load, save, cartoonizer, batch_size=BatchOptions.batch_size,
                 break
             batch, shape = [first], first[1].x.shape
             limit = batch_limit(batch_size, shape, cartoonizer)
+            state["ahead"] = prefetch + limit - 1
             while len(batch) < limit:
                 following = next_loaded()
                 if following is None:
