@@ -63,7 +63,7 @@ def test_legacy_resize_matches_closed_form(rng):
 
 
 def test_stride2_same_padding_is_asymmetric(rng):
-    """TF 'SAME' at stride 2 on an even size pads 0 before and 1 after (spec §2.2)."""
+    """TF 'SAME' at stride 2 on an even size pads 0 before and 1 after (docs/fidelity.md §2.2)."""
     g = build_generator()
     conv = g.get_layer("Conv_1")
     x = rng.standard_normal((1, 8, 8, 32)).astype(np.float32)
@@ -90,7 +90,7 @@ def test_released_generator_and_filter_match_independent_forward(released, astro
 
 
 def test_rgb_weight_flip_equals_bgr_path(released, rng):
-    """Spec §12: flipping Conv's input axis and Conv_9's output axis serves RGB exactly."""
+    """docs/fidelity.md §12: flipping Conv's input axis and Conv_9's output axis serves RGB exactly."""
     x_bgr = rng.uniform(-1, 1, (1, 32, 40, 3)).astype(np.float32)
     tensors = generator_to_tf1_dict(released)
     flipped = dict(tensors)

@@ -1,4 +1,4 @@
-"""Losses on fixed tiny inputs against hand-computed values (spec §7)."""
+"""Losses on fixed tiny inputs against hand-computed values (docs/fidelity.md §7)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Surface, texture and structure representations (spec §6)."""
+"""Surface, texture and structure representations (docs/fidelity.md §6)."""
 
 import keras
 import numpy as np

@@ -1,4 +1,4 @@
-"""Spectral normalisation: σ against SVD, the gradient through σ, the u write-back rules (spec §5.2)."""
+"""Spectral normalisation: σ against SVD, the gradient through σ, the u write-back rules (docs/fidelity.md §5.2)."""
 
 import keras
 import numpy as np

@@ -1,4 +1,4 @@
-"""VGG19 conv4_4 pre-ReLU extractor: reference conv stack, weight sources, offline error (spec §7.2, §9)."""
+"""VGG19 conv4_4 pre-ReLU extractor: reference conv stack, weight sources, offline error (docs/fidelity.md §7.2, §9)."""
 
 import keras
 import numpy as np

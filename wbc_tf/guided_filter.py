@@ -1,11 +1,11 @@
 """Guided filter (He et al.), exactly as the original White-box Cartoonization TF1 code computes it.
 
-Spec §3: a *per-channel* guided filter (guide channel c steers output channel c only) whose box
+docs/fidelity.md §3: a *per-channel* guided filter (guide channel c steers output channel c only) whose box
 filter is a depthwise convolution with a (2r+1)² kernel of 1/(2r+1)², stride 1 and zero 'SAME'
 padding; dividing by N = box(1) turns the zero-padded sums into means over the in-image part of
 each window.
 
-Where it is used (spec §3.3), all on [-1, 1] BGR tensors:
+Where it is used (docs/fidelity.md §3.3), all on [-1, 1] BGR tensors:
 
 * inference output: ``guided_filter(photo, G(photo), r=1, eps=5e-3)``;
 * training output: ``guided_filter(photo, G(photo), r=1, eps=1e-2)``;
@@ -81,7 +81,7 @@ class GuidedFilter(keras.layers.Layer):
         >>> out = GuidedFilter(radius=1, eps=5e-3)([photo, generator(photo)])
 
     Reference: He, Sun, Tang, "Guided Image Filtering" (TPAMI 2013); per-channel form of the
-    White-box Cartoonization code (spec §3).
+    White-box Cartoonization code (docs/fidelity.md §3).
     """
 
     def __init__(self, radius=InferenceConfig.gf_radius, eps=InferenceConfig.gf_eps, **kwargs):

@@ -1,6 +1,6 @@
 """In-graph pre- and post-processing around the generator: what every exported artefact computes.
 
-The original pipeline (spec §4) is, per photo::
+The original pipeline (docs/fidelity.md §4) is, per photo::
 
     BGR uint8 → x/127.5 − 1 → G → guided_filter(photo, G(photo), r=1, eps=5e-3)
               → (y + 1)·127.5 → clip 0..255 → truncating uint8 cast
