@@ -46,13 +46,15 @@ import tempfile
 
 import tensorflow as tf
 
+from wbc_tf.config import Strategy, choices
+
 log = logging.getLogger(__name__)
 
 
 class DistributeError(ValueError):
     """The workers cannot train together: a malformed ``TF_CONFIG``, or workers that disagree."""
 
-STRATEGIES = ("default", "mirrored", "multiworker")    # = wbc_tf.config.Strategy
+STRATEGIES = choices(Strategy)                         # 'default', 'mirrored', 'multiworker'
 TF_CONFIG = "TF_CONFIG"
 _EXAMPLE = '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}'
 _NAMES = {"_DefaultDistributionStrategy": "default strategy",
