@@ -135,6 +135,34 @@ def _kernel_and_bias(value):
     return value[0], value[1]
 
 
+def check_vgg_weights(tensors):
+    """Check ``{conv{b}_{i}: [kernel, bias]}`` against VGG19's conv1_1 … conv4_4 without building a model.
+
+    Extra layers (conv5_*, fc*) are ignored, like `load_vgg_weights`, which performs the same check.
+
+    Raises:
+        WeightConversionError: naming every missing, malformed or mis-shaped layer.
+    """
+    problems, channels = [], 3
+    for b, n in _BLOCKS:
+        width = 64 * 2 ** min(b - 1, 3)                                   # as build_vgg
+        for i in range(1, n + 1):
+            name, want = f"conv{b}_{i}", ((3, 3, channels, width), (width,))
+            channels = width
+            if name not in tensors:
+                problems.append(f"missing: {name}")
+                continue
+            try:
+                got = tuple(tuple(np.shape(t)) for t in _kernel_and_bias(tensors[name]))
+            except (KeyError, IndexError, TypeError):
+                problems.append(f"malformed {name}: expected [kernel, bias]")
+                continue
+            if got != want:
+                problems.append(f"shape mismatch {name}: {got[0]}/{got[1]} vs {want[0]}/{want[1]}")
+    if problems:
+        raise WeightConversionError("VGG weights do not match conv1_1…conv4_4:\n  " + "\n  ".join(problems))
+
+
 def load_vgg_weights(model, weights):
     """Assign VGG weights to a `build_vgg` model, strictly for conv1_1 … conv4_4.
 
