@@ -1,11 +1,16 @@
-"""``wbc-train`` / ``python train.py``: flags derived from the dataclasses, --dry-run, an end-to-end run."""
+"""``wbc-train`` / ``python train.py``: flags derived from the dataclasses, --dry-run, an end-to-end run, and
+the exit status and one line of every way a run can be refused or stop (unreadable checkpoints, a changed
+network size, divergence, a full disk, SIGTERM and SIGINT)."""
 
 import dataclasses
+import errno
 import glob
 import json
 import os
 import re
 import runpy
+import shutil
+import signal
 import sys
 
 import cv2
@@ -15,6 +20,8 @@ import tensorflow as tf
 from tensorflow.core.util import event_pb2
 
 from tests.helpers import write_dataset
+from wbc_tf import checkpoints as wbc_checkpoints
+from wbc_tf import trainer as wbc_trainer
 from wbc_tf.cli.args import dataclass_from_args
 from wbc_tf.cli.train import build_parser, main
 from wbc_tf.config import BUNDLED, RunOptions, TrainConfig
@@ -39,6 +46,20 @@ def tree(root):
             st = os.stat(path)
             out[os.path.relpath(path, root)] = (st.st_size if name in files else -1, st.st_mtime_ns)
     return out
+
+
+def finite_files(run):
+    """Every float tensor of every checkpoint and every weight file of ``run``: are they all finite?"""
+    ok = []
+    for index in glob.glob(str(run / "checkpoints" / "*.index")):
+        reader = tf.train.load_checkpoint(index[: -len(".index")])
+        for key in reader.get_variable_to_shape_map():
+            value = np.asarray(reader.get_tensor(key))
+            ok.append(value.dtype.kind != "f" or bool(np.isfinite(value).all()))
+    for npz in glob.glob(str(run / "*.npz")):
+        with np.load(npz) as z:
+            ok += [bool(np.isfinite(z[k]).all()) for k in z.files]
+    return bool(ok) and all(ok)
 
 
 def read_events(folder):
@@ -191,3 +212,85 @@ def test_dry_run_on_a_finished_run_reports_resume_and_changes_nothing(finished_r
     out = capsys.readouterr().out
     assert f"would resume from {run / 'checkpoints' / 'train-2'}, train phase" in out
     assert "VGG19: random weights" in out
+
+
+def test_unusable_resumes_exit_2_and_change_no_file(finished_run, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run["run"], run)
+    before = tree(run)
+    wider = TINY_FLAGS + ["--disc-channels", "16"]                # the last value wins
+    assert main(["--data", finished_run["data"], "--output-dir", str(run)] + wider) == 2
+    err = capsys.readouterr().err
+    assert "wbc-train: error: run folder" in err and "\n  disc_channels: 8 -> 16\n" in err
+    assert tree(run) == before
+
+    for data_file in glob.glob(str(run / "checkpoints" / "train-*.data-*")):
+        with open(data_file, "r+b") as f:
+            f.truncate(16)
+    before = tree(run)
+    assert main(["--data", finished_run["data"], "--output-dir", str(run)] + TINY_FLAGS) == 2
+    err = capsys.readouterr().err
+    assert "wbc-train: error: cannot resume: no train checkpoint" in err and "Traceback" not in err
+    named = [line.split(":")[0].strip() for line in err.splitlines() if line.startswith("  ")]
+    assert named == ["train-2", "train-1", "train-0"]              # each one, with its reason
+    assert tree(run) == before                                    # every train-* unreadable: nothing changed
+
+
+def pretrain_flags(data, run, *extra):
+    flags = dict(zip(TINY_FLAGS[::2], TINY_FLAGS[1::2]))
+    flags.update(dict(zip(extra[::2], extra[1::2])))
+    return ["--data", data, "--output-dir", str(run), "--phase", "pretrain", "--no-progress"] + [
+        x for kv in flags.items() for x in kv if x != "--no-progress"]
+
+
+def test_diverging_pretraining_exits_1_and_leaves_no_nan_weights(tmp_path, capsys):
+    data = write_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    flags = pretrain_flags(data, run, "--pretrain-steps", "30", "--learning-rate", "1.0", "--save-every", "1")
+    assert main(flags) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wbc-train")]
+    assert len(err) == 1 and err[0].startswith("wbc-train: error: ") and "diverged" in err[0], err
+    step = int(re.search(r"nothing of step (\d+) was written", err[0]).group(1))
+    assert step < 30 and not glob.glob(str(run / "checkpoints" / f"pretrain-{step}.*"))
+    assert finite_files(run) and (run / "pretrain_generator.npz").is_file()
+
+
+def test_a_full_disk_is_one_line_and_leaves_no_temporary_file(tmp_path, capsys, monkeypatch):
+    def full(model, path, name="model"):
+        with open(path, "wb") as f:
+            f.write(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(wbc_checkpoints, "save_generator_weights", full)
+    data = write_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    assert main(pretrain_flags(data, run, "--pretrain-steps", "1")) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    h5 = run / "pretrain_generator.weights.h5"
+    assert [line for line in err.splitlines() if line.startswith("wbc-train")] == [
+        f"wbc-train: error: no space left on the device while writing {h5}: free some space, then run the "
+        f"same command again to resume from the last checkpoint"]
+    assert not [p for p in glob.glob(str(run / "**" / "*"), recursive=True) if ".tmp" in p]
+    assert os.path.isfile(run / "checkpoints" / "pretrain-1.index")   # the checkpoint came first
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_sigterm_and_sigint_save_then_exit_128_plus_signal(tmp_path, capsys, monkeypatch, signum, status):
+    def signal_at_1(trainer, phase, step, values):
+        if step == 1:
+            os.kill(os.getpid(), signum)
+
+    class SignalledTrainer(wbc_trainer.Trainer):
+        def __init__(self, config, options):
+            super().__init__(config, options, callbacks=[signal_at_1])
+
+    monkeypatch.setattr(wbc_trainer, "Trainer", SignalledTrainer)
+    data = write_dataset(tmp_path / "data")
+    run = tmp_path / "run"
+    assert main(pretrain_flags(data, run, "--pretrain-steps", "5", "--save-every", "4")) == status
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("wbc-train")]
+    name = signal.Signals(signum).name
+    assert err == [f"wbc-train: stopped by {name} after pretrain step 1; checkpoint pretrain-1 is saved: "
+                   f"run the same command again to resume"]
+    assert os.path.isfile(run / "checkpoints" / "pretrain-1.index") and finite_files(run)

@@ -20,6 +20,8 @@ from wbc_tf.cli.console import output_dir_problem, run_command
 from wbc_tf.config import BUNDLED, ConsoleOptions, RunOptions, TrainConfig
 
 PROG = "wbc-train"
+EXIT_REFUSED = 2    # bad flags, data, weights, checkpoints or run folder: nothing was written
+EXIT_STOPPED = 1    # the run stopped early (NaN, full disk, unreadable data); 130/143: SIGINT/SIGTERM
 
 EPILOG = """\
 examples:
@@ -47,6 +49,11 @@ examples:
 
 dataset layout: DIR/photo_face, DIR/photo_scenery, DIR/cartoon_face, DIR/cartoon_scenery (faces on
 every --face-every'th step), or DIR/photo + DIR/cartoon; images 256x256 (larger: random crop).
+
+exit status: 0 done; 2 refused before anything was written (bad flags, data or weights, unreadable
+checkpoints, a changed network size, the run folder in use); 1 stopped early (NaN loss, full disk,
+training images gone: the last checkpoint is kept); 143 / 130 SIGTERM / Ctrl-C (a checkpoint of the
+current step is saved first; a second signal stops at once).
 """
 
 
@@ -114,7 +121,8 @@ def main(argv=None):
 
 def _train(args, config, options):
     from wbc_tf.data import DataError
-    from wbc_tf.trainer import CheckpointError, Trainer
+    from wbc_tf.run_folder import RunFolderError
+    from wbc_tf.trainer import CheckpointError, Interrupted, RunStopped, Trainer
     from wbc_tf.weights import WeightConversionError
 
     _configure_logging()
@@ -125,9 +133,15 @@ def _train(args, config, options):
             return 0
         trainer.prepare()
         phase, step = trainer.run()
-    except (DataError, CheckpointError, WeightConversionError, ValueError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 2
+    except (DataError, CheckpointError, RunFolderError, WeightConversionError, ValueError) as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)        # refused: the run folder is unchanged
+        return EXIT_REFUSED
+    except Interrupted as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 128 + e.signum
+    except RunStopped as e:
+        print(f"{PROG}: error: {e}", file=sys.stderr)        # NaN, full disk, data gone: last checkpoint kept
+        return EXIT_STOPPED
     finished = ("pre-training", "adversarial training")[phase]
     print(f"done: {finished} at step {step}; run folder {options.output_dir}")
     return 0
