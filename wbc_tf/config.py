@@ -6,6 +6,7 @@
 * `ExportConfig`: what ``wbc-export`` writes and checks.
 * `PrepareConfig`: how ``wbc-prepare-data`` builds a training folder from photos and videos.
 * `BatchOptions`: which files ``wbc-cartoonize`` reads and writes, and how (`wbc_tf.batch`).
+* `ServeOptions`: where ``wbc-serve`` listens and what its page accepts.
 * `ConsoleOptions`: ``--verbose`` and ``--debug`` of every command.
 
 The command-line flags are derived from these fields (`wbc_tf.cli.args`): the comment on a field is its
@@ -385,6 +386,42 @@ class BatchOptions:
     def image_ext(self):
         """Extension of image outputs, with the dot: ``.png``, or ``.jpg`` (never with ``keep_alpha``)."""
         return ".png" if self.keep_alpha else "." + self.format
+
+
+# --- wbc-serve: the local web page ---------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ServeOptions:
+    """How ``wbc-serve`` (`wbc_tf.serve`) serves the page: where it listens and what it accepts."""
+
+    # Address to listen on; the default is reachable from this computer only (0.0.0.0: every network).
+    host: str = "127.0.0.1"
+    port: int = 8000                 # TCP port (0 = any free port, printed at start)
+    # Generator weights: 'bundled' (the release model-33999 shipped with the package), a TF1 checkpoint
+    # folder or prefix, an .npz or a .weights.h5.
+    weights: str = BUNDLED
+    max_upload_mb: float = 50.0      # refuse uploads larger than this many megabytes (10^6 bytes)
+    # Refuse images (and video frames) with more pixels than this, read from the header before decoding.
+    max_pixels: int = 50_000_000
+    # Requests waiting for the one model instance (one runs at a time); when full, new ones get
+    # 'busy, try again' (HTTP 503), so many users cannot exhaust memory.
+    queue_size: int = 4
+    max_video_seconds: float = 10.0  # videos are cut to their first this many seconds (0 = whole video)
+
+    def __post_init__(self):
+        _check_at_least(self, 0, "port", "max_pixels", "max_video_seconds")
+        _check_at_least(self, 1, "queue_size")
+        if self.port > 65535:
+            raise ValueError(f"port must be <= 65535, got {self.port}")
+        if not 0 < self.max_upload_mb < float("inf"):  # also refuses NaN
+            raise ValueError(f"max_upload_mb must be > 0, got {self.max_upload_mb}")
+        if not self.host:
+            raise ValueError("host must not be empty")
+
+    @property
+    def max_upload_bytes(self):
+        """`max_upload_mb` in bytes."""
+        return int(self.max_upload_mb * 1_000_000)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,7 @@ COMMANDS = (
     ("wbc-train", "wbc_tf.cli.train", "python train.py", "training.md"),
     ("wbc-export", "wbc_tf.cli.export", "python export_tflite.py", "deployment.md"),
     ("wbc-convert", "wbc_tf.cli.convert", None, "inference.md#weights-and-wbc-convert"),
+    ("wbc-serve", "wbc_tf.cli.serve", None, "inference.md#the-web-page-wbc-serve"),
 )
 
 HEADER = """\
