@@ -365,3 +365,77 @@ def test_save_and_load_weights_round_trip(tmp_path):
     for k in a:                                   # generator, both Ds, every u
         np.testing.assert_array_equal(a[k], b[k])
     assert int(other.g_optimizer.iterations) == int(other.d_optimizer.iterations) == 1
+
+
+# ------------------------------------------------------------------------------------------------
+# --superpixel and --jit-compile
+# ------------------------------------------------------------------------------------------------
+
+def test_superpixel_option_picks_the_structure_target():
+    import dataclasses
+    from wbc_tf.slic_tf import superpixel_batch_tf
+    photo, _ = _batch(9)
+    targets = {}
+    for path in ("skimage", "tf"):
+        gan = _tiny_gan(dataclasses.replace(TINY, superpixel=path))
+        targets[path] = gan.structure_target(tf.constant(photo)).numpy()
+    n = TINY.superpixel_segments
+    np.testing.assert_array_equal(targets["skimage"], superpixel_batch(photo, n_segments=n, workers=1))
+    np.testing.assert_array_equal(targets["tf"], superpixel_batch_tf(photo, n_segments=n).numpy())
+    assert not np.array_equal(targets["skimage"], targets["tf"])
+
+
+def test_jit_compile_needs_the_tf_superpixels():
+    import dataclasses
+    with pytest.raises(ValueError, match="jit_compile needs superpixel='tf'"):
+        dataclasses.replace(TINY, jit_compile=True)
+    with pytest.raises(ValueError, match="mean colour only"):
+        dataclasses.replace(TINY, superpixel="tf", superpixel_colouring="adaptive")
+    gan = _tiny_gan(dataclasses.replace(TINY, superpixel="tf", jit_compile=True))
+    assert gan.jit_compile is True
+    gan.compile(jit_compile=False)
+    assert gan.jit_compile is False
+    pre = GeneratorPretrainer(gan.generator, gan.config)
+    pre.compile()
+    assert pre.jit_compile is True
+
+
+def _stand_in_vgg():
+    """A one-conv (B, H, W, 3) -> (B, H/8, W/8, 16) extractor: the real VGG triples the XLA compile time."""
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, keras.layers.Conv2D(16, 3, strides=8, padding="same", name="conv1_1")(inputs))
+    model.set_weights([np.random.default_rng(2).normal(0, 0.3, w.shape).astype("float32")
+                       for w in model.get_weights()])
+    return model
+
+
+class _FixedTargetGAN(WhiteBoxGAN):
+    def structure_target(self, output):
+        return tf.stop_gradient(0.8 * output)
+
+
+def test_xla_compiled_step_equals_uncompiled_step(monkeypatch):
+    """One train step in ``tf.function(jit_compile=True)`` and without XLA, from the same state: the
+    ten logged values, every weight and every SN ``u`` agree to float32 rounding. XLA's stateless RNG
+    and the TF SLIC's tie breaks legitimately differ from the TF kernels, so both inputs are fixed."""
+    import dataclasses
+    import wbc_tf.gan
+    monkeypatch.setattr(wbc_tf.gan, "sample_color_shift_weights", lambda seed: tf.constant([0.1, 0.6, 0.3]))
+    config = dataclasses.replace(TINY, superpixel="tf")
+    photo, cartoon = (tf.constant(x) for x in _batch(10))
+    results = []
+    for jit in (False, True):
+        keras.utils.set_random_seed(0)
+        base = build_white_box_gan(config, vgg_weights=None)
+        gan = _FixedTargetGAN(base.generator, base.surface_discriminator, base.texture_discriminator,
+                              _stand_in_vgg(), config=config)
+        gan.compile()
+        before = gan_to_tf1_dict(gan)
+        logs = tf.function(gan.train_step, jit_compile=jit)((photo, cartoon))
+        results.append(({k: float(v) for k, v in logs.items()}, gan_to_tf1_dict(gan)))
+    (want, plain), (got, compiled) = results
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, rel=1e-5), name
+    for name in plain:
+        assert not np.array_equal(plain[name], before[name]), name          # the step changed it
+        np.testing.assert_allclose(compiled[name], plain[name], rtol=1e-4, atol=2e-5, err_msg=name)

@@ -32,6 +32,8 @@ Rounding = Literal["truncate", "round"]
 SuperpixelColouring = Literal["mean", "adaptive"]
 SnUpdate = Literal["every_call", "once_per_d_step"]
 OutputActivation = Literal["none", "clip", "tanh"]
+Superpixel = Literal["skimage", "tf"]
+Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
 Phase = Literal["all", "pretrain", "train"]
 Strategy = Literal["default", "mirrored"]
 ExportFormat = Literal["saved_model", "tflite", "onnx"]
@@ -148,6 +150,9 @@ class TrainConfig:
     superpixel_sigma: float = 1.0    # SLIC Gaussian pre-smoothing sigma
     superpixel_colouring: SuperpixelColouring = "mean"  # 'mean' (original) or 'adaptive' (paper)
     superpixel_workers: int = 0      # SLIC threads per batch; 0 = os.cpu_count() (original: 16 processes)
+    # Structure-target SLIC: 'skimage' (the original's scikit-image SLIC on the host, in threads) or
+    # 'tf' (TensorFlow ops only: runs on the accelerator and compiles under XLA; mean colouring only).
+    superpixel: Superpixel = "skimage"
     # --- corrected modes (docs/fidelity.md §11; defaults are the original's behaviour) ---
     # Spectral-norm u write-back: on every discriminator call (original) or once per D step (§11.7).
     sn_update: SnUpdate = "every_call"
@@ -155,6 +160,14 @@ class TrainConfig:
     raw_output_for_losses: bool = False
     # Applied to G(photo): 'none' (original, linear), 'clip' or 'tanh' (§11.9).
     output_activation: OutputActivation = "none"
+    # --- speed (not in the original; the defaults compute exactly as it does) ---
+    # Compute dtype of the convolutions (variables stay float32): 'float32', 'mixed_bfloat16'
+    # (CPUs with AMX/AVX512-BF16, TPUs, recent GPUs) or 'mixed_float16' (GPUs; both optimisers
+    # get dynamic loss scaling). Guided filters, colour shift, spectral norm, losses and the
+    # generator's last layer stay float32.
+    precision: Precision = "float32"
+    # XLA-compile the whole train step (needs --superpixel tf: scikit-image runs on the host).
+    jit_compile: bool = False
     # --- bookkeeping ---
     save_every: int = 500            # steps between checkpoints and weight exports
     sample_every: int = 500          # steps between sample grids (samples/ and TensorBoard)
@@ -171,6 +184,12 @@ class TrainConfig:
         _check_guided_filter(self.surface_radius, self.surface_eps, prefix="surface")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.jit_compile and self.superpixel == "skimage":
+            raise ValueError("jit_compile needs superpixel='tf' (--superpixel tf): the scikit-image SLIC "
+                             "is a tf.numpy_function, which XLA cannot compile")
+        if self.superpixel == "tf" and self.superpixel_colouring != "mean":
+            raise ValueError(f"superpixel='tf' paints segments with their mean colour only; "
+                             f"superpixel_colouring={self.superpixel_colouring!r} needs superpixel='skimage'")
 
 
 @dataclasses.dataclass(frozen=True)

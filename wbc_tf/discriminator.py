@@ -16,6 +16,7 @@ Layer names follow the TF1 scopes (``conv0_1`` … ``conv2_2``, ``conv_out``), s
 import keras
 
 from wbc_tf.config import TrainConfig
+from wbc_tf.precision import float32_island
 from wbc_tf.spectral_norm import SpectralNormConv2D
 
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default used by the original
@@ -28,13 +29,15 @@ SURFACE_SCOPE = "disc_blur"
 TEXTURE_SCOPE = "disc_gray"
 
 
-def build_discriminator(in_channels, channels=TrainConfig.disc_channels, name=SURFACE_SCOPE):
+def build_discriminator(in_channels, channels=TrainConfig.disc_channels, name=SURFACE_SCOPE, dtype=None):
     """Build ``disc_sn(patch=True)`` as a Keras functional model.
 
     Args:
         in_channels: 3 for the surface discriminator, 1 for the texture discriminator.
         channels: base width (32 in the original).
         name: model name, the TF1 scope (``disc_blur`` or ``disc_gray``).
+        dtype: layer dtype policy (`wbc_tf.precision.dtype_policy`); None follows the global policy.
+            Under a mixed policy ``conv_out`` stays float32, so the logits are float32.
 
     Returns:
         `keras.Model` mapping (B, H, W, in_channels) → (B, ⌈H/8⌉, ⌈W/8⌉, 1) raw logits;
@@ -43,18 +46,18 @@ def build_discriminator(in_channels, channels=TrainConfig.disc_channels, name=SU
     inputs = keras.Input(shape=(None, None, in_channels), name="image")
     x = inputs
     for scope, stride, mult in _BODY:
-        x = SpectralNormConv2D(channels * mult, 3, strides=stride, name=scope)(x)
-        x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{scope}_lrelu")(x)
-    logits = SpectralNormConv2D(1, 1, name="conv_out")(x)          # (B, H/8, W/8, 1)
+        x = SpectralNormConv2D(channels * mult, 3, strides=stride, name=scope, dtype=dtype)(x)
+        x = keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=f"{scope}_lrelu", dtype=dtype)(x)
+    logits = SpectralNormConv2D(1, 1, name="conv_out", dtype=float32_island(dtype))(x)  # (B, H/8, W/8, 1)
     return keras.Model(inputs, logits, name=name)
 
 
-def build_surface_discriminator(channels=TrainConfig.disc_channels):
+def build_surface_discriminator(channels=TrainConfig.disc_channels, dtype=None):
     """``disc_blur``: D_s, sees GF(x, x, r=5, eps=0.2) of 3-channel BGR images."""
-    return build_discriminator(3, channels, name=SURFACE_SCOPE)
+    return build_discriminator(3, channels, name=SURFACE_SCOPE, dtype=dtype)
 
 
-def build_texture_discriminator(channels=TrainConfig.disc_channels):
+def build_texture_discriminator(channels=TrainConfig.disc_channels, dtype=None):
     """``disc_gray``: D_t, sees the 1-channel random colour shift of BGR images."""
-    return build_discriminator(1, channels, name=TEXTURE_SCOPE)
+    return build_discriminator(1, channels, name=TEXTURE_SCOPE, dtype=dtype)
 

@@ -15,15 +15,20 @@ Everything is BGR [-1, 1] NHWC float32, like the original (spec §0). Typical us
 ``loss_terms`` is the original graph for explicit inputs: one forward with the stored SN ``u``
 (no write-back), every loss term of train.py L54–78 on the same ``output``.
 
-The step is **not** XLA-compilable: the structure target comes from scikit-image through a
-``tf.numpy_function`` (``PyFunc`` has no XLA kernel), so `WhiteBoxGAN.compile` forces
-``jit_compile=False``.
+Structure target (``TrainConfig.superpixel``): ``'skimage'`` (default, the original's SLIC) runs on
+the host through a ``tf.numpy_function``, which XLA cannot compile (``PyFunc`` has no XLA kernel);
+``'tf'`` (`wbc_tf.slic_tf`) is TF ops only, so with it the whole step compiles
+(``TrainConfig.jit_compile``, used by `WhiteBoxGAN.compile` and the trainer).
+
+Precision (``TrainConfig.precision``, `wbc_tf.precision`): the builders here pass the config's
+dtype policy to every model; the steps scale the loss with ``optimizer.scale_loss`` (dynamic loss
+scaling for ``'mixed_float16'``, the identity otherwise).
 """
 
 import keras
 import tensorflow as tf
 
-from wbc_tf import losses
+from wbc_tf import losses, precision
 from wbc_tf.config import TrainConfig
 from wbc_tf.discriminator import build_surface_discriminator, build_texture_discriminator
 from wbc_tf.generator import build_generator
@@ -40,6 +45,15 @@ METRIC_NAMES = ("tv_loss", "photo_loss", "superpixel_loss", "recon_loss", "d_los
 def _adam(config, name):
     return keras.optimizers.Adam(learning_rate=config.learning_rate, beta_1=config.beta_1,
                                  beta_2=config.beta_2, epsilon=config.adam_epsilon, name=name)
+
+
+def _jit_compile(config, requested):
+    """``jit_compile`` for `keras.Model.compile`: the config's unless given; refused with skimage SLIC."""
+    jit = config.jit_compile if requested in (None, "auto") else bool(requested)
+    if jit and config.superpixel == "skimage":
+        raise ValueError("WhiteBoxGAN cannot be XLA-compiled with superpixel='skimage': the superpixel "
+                         "step is a tf.numpy_function (use superpixel='tf')")
+    return jit
 
 
 def _num_replicas():
@@ -83,7 +97,8 @@ class WhiteBoxGAN(keras.Model):
         surface_discriminator: 3-channel `wbc_tf.discriminator.build_discriminator` (``disc_blur``).
         texture_discriminator: 1-channel discriminator (``disc_gray``).
         vgg: `wbc_tf.vgg.build_vgg` model (frozen here).
-        config: `TrainConfig`; loss weights, filters, SLIC settings, Adam settings, corrected modes.
+        config: `TrainConfig`; loss weights, filters, SLIC settings, Adam settings, corrected modes,
+            precision (the four models must be built for it: `build_white_box_gan` does that).
         **kwargs: forwarded to `keras.Model`.
     """
 
@@ -91,6 +106,9 @@ class WhiteBoxGAN(keras.Model):
         kwargs.setdefault("name", "white_box_gan")
         super().__init__(**kwargs)
         self.config = config if config is not None else TrainConfig()
+        for model, what in ((generator, "generator"), (surface_discriminator, "surface discriminator"),
+                            (texture_discriminator, "texture discriminator"), (vgg, "VGG")):
+            precision.check_model(model, self.config.precision, what)
         self.generator = generator
         self.surface_discriminator = surface_discriminator
         self.texture_discriminator = texture_discriminator
@@ -108,14 +126,18 @@ class WhiteBoxGAN(keras.Model):
         """Set (default: build from the config) and *build* both Adam optimisers.
 
         Building them here, inside the model's distribution strategy, is what lets ``fit`` run
-        under `tf.distribute.MirroredStrategy` and lets checkpoints restore their slots.
-        ``jit_compile`` is always False: the superpixel ``tf.numpy_function`` has no XLA kernel.
+        under `tf.distribute.MirroredStrategy` and lets checkpoints restore their slots. Under
+        ``precision='mixed_float16'`` both are wrapped in a `keras.optimizers.LossScaleOptimizer`.
+        ``jit_compile`` defaults to ``config.jit_compile``; True with ``superpixel='skimage'``
+        raises ValueError (the ``tf.numpy_function`` has no XLA kernel).
         """
-        if kwargs.pop("jit_compile", False) not in (False, None, "auto"):
-            raise ValueError("WhiteBoxGAN cannot be XLA-compiled: the superpixel step is a tf.numpy_function")
-        super().compile(jit_compile=False, **kwargs)
-        self.g_optimizer = g_optimizer if g_optimizer is not None else _adam(self.config, "g_adam")
-        self.d_optimizer = d_optimizer if d_optimizer is not None else _adam(self.config, "d_adam")
+        jit = _jit_compile(self.config, kwargs.pop("jit_compile", None))
+        super().compile(jit_compile=jit, **kwargs)
+        p = self.config.precision
+        g_optimizer = g_optimizer if g_optimizer is not None else _adam(self.config, "g_adam")
+        d_optimizer = d_optimizer if d_optimizer is not None else _adam(self.config, "d_adam")
+        self.g_optimizer = precision.loss_scaled(g_optimizer, p)
+        self.d_optimizer = precision.loss_scaled(d_optimizer, p)
         with self.distribute_strategy.scope():
             if not self.g_optimizer.built:
                 self.g_optimizer.build(self.generator.trainable_weights)
@@ -138,14 +160,23 @@ class WhiteBoxGAN(keras.Model):
 
     def generate(self, photo, training=False):
         """``output`` of train.py: GF(photo, G(photo), r=1, eps=1e-2), or raw G(photo) (§11.8 mode)."""
-        raw = _OUTPUT_ACTIVATIONS[self.config.output_activation](self.generator(photo, training=training))
+        raw = tf.cast(self.generator(photo, training=training), tf.float32)   # float32 head: a no-op
+        raw = _OUTPUT_ACTIVATIONS[self.config.output_activation](raw)
         if self.config.raw_output_for_losses:
             return raw
-        return guided_filter(photo, raw, self.config.gf_radius, self.config.gf_eps)
+        return guided_filter(tf.cast(photo, tf.float32), raw, self.config.gf_radius, self.config.gf_eps)
 
     def structure_target(self, output):
-        """SLIC + colouring of ``stop_gradient(output)``: a constant (B, H, W, 3) target."""
+        """SLIC + colouring of ``stop_gradient(output)``: a constant (B, H, W, 3) target.
+
+        ``config.superpixel`` picks scikit-image on the host (`structure_representation`) or
+        TF ops (`wbc_tf.slic_tf.superpixel_batch_tf`, mean colouring).
+        """
         c = self.config
+        if c.superpixel == "tf":
+            from wbc_tf.slic_tf import superpixel_batch_tf   # on use: the default path never needs it
+            return superpixel_batch_tf(output, n_segments=c.superpixel_segments,
+                                       compactness=c.superpixel_compactness, sigma=c.superpixel_sigma)
         return structure_representation(
             output, n_segments=c.superpixel_segments, compactness=c.superpixel_compactness,
             sigma=c.superpixel_sigma, colouring=c.superpixel_colouring,
@@ -251,8 +282,9 @@ class WhiteBoxGAN(keras.Model):
             fake_logits = self.discriminate(output, weights, update_u=every_call)
             terms = self.generator_terms(photo, output, superpixel, *fake_logits)
             loss = terms["g_loss_total"] / float(_num_replicas())  # Keras all-reduces gradients with SUM
+            loss = self.g_optimizer.scale_loss(loss)              # loss scaling (float16), else identity
         g_vars = self.generator.trainable_weights
-        self.g_optimizer.apply(tape.gradient(loss, g_vars), g_vars)
+        self.g_optimizer.apply(tape.gradient(loss, g_vars), g_vars)   # unscales under float16
         return terms
 
     def discriminator_step(self, photo, cartoon):
@@ -265,7 +297,7 @@ class WhiteBoxGAN(keras.Model):
             real_logits = self.discriminate(cartoon, weights, update_u=True)
             fake_logits = self.discriminate(output, weights, update_u=every_call)
             terms = self.discriminator_terms(real_logits, fake_logits)
-            loss = terms["d_loss_total"] / float(_num_replicas())
+            loss = self.d_optimizer.scale_loss(terms["d_loss_total"] / float(_num_replicas()))
         d_vars = self.discriminator_weights
         self.d_optimizer.apply(tape.gradient(loss, d_vars), d_vars)
         return terms
@@ -284,7 +316,8 @@ class GeneratorPretrainer(keras.Model):
 
     Args:
         generator: `wbc_tf.generator.build_generator` model (updated in place).
-        config: `TrainConfig` (Adam settings, ``output_activation``).
+        config: `TrainConfig` (Adam settings, ``output_activation``, ``precision``: the generator must
+            be built for it, ``jit_compile``).
         **kwargs: forwarded to `keras.Model`.
     """
 
@@ -292,13 +325,19 @@ class GeneratorPretrainer(keras.Model):
         kwargs.setdefault("name", "generator_pretrainer")
         super().__init__(**kwargs)
         self.config = config if config is not None else TrainConfig()
+        precision.check_model(generator, self.config.precision, "generator")
         self.generator = generator
         self.recon_tracker = keras.metrics.Mean(name="recon_loss")
         self.built = True
 
     def compile(self, optimizer=None, **kwargs):
-        """Adam(lr, β1, β2, ε) from the config unless ``optimizer`` is given; built immediately."""
+        """Adam(lr, β1, β2, ε) from the config unless ``optimizer`` is given; built immediately.
+
+        Loss-scaled under ``mixed_float16``; ``jit_compile`` defaults to ``config.jit_compile``.
+        """
         optimizer = optimizer if optimizer is not None else _adam(self.config, "pretrain_adam")
+        optimizer = precision.loss_scaled(optimizer, self.config.precision)
+        kwargs.setdefault("jit_compile", self.config.jit_compile)
         super().compile(optimizer=optimizer, **kwargs)
         with self.distribute_strategy.scope():
             if not self.optimizer.built:
@@ -313,13 +352,14 @@ class GeneratorPretrainer(keras.Model):
         return [self.recon_tracker]
 
     def call(self, photo, training=False):
-        return _OUTPUT_ACTIVATIONS[self.config.output_activation](self.generator(photo, training=training))
+        raw = tf.cast(self.generator(photo, training=training), tf.float32)   # float32 head: a no-op
+        return _OUTPUT_ACTIVATIONS[self.config.output_activation](raw)
 
     def train_step(self, data):
         photo = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
             recon = losses.pixel_l1_loss(photo, self(photo, training=True))
-            scaled = recon / float(_num_replicas())
+            scaled = self.optimizer.scale_loss(recon / float(_num_replicas()))
         g_vars = self.generator.trainable_weights
         self.optimizer.apply(tape.gradient(scaled, g_vars), g_vars)
         self.recon_tracker.update_state(recon)
@@ -332,18 +372,26 @@ def build_white_box_gan(config=None, vgg_weights="imagenet", generator=None):
     Call it inside ``strategy.scope()`` for multi-GPU training.
 
     Args:
-        config: `TrainConfig` (``channels``, ``num_blocks``, ``disc_channels`` size the networks).
+        config: `TrainConfig` (``channels``, ``num_blocks``, ``disc_channels`` size the networks;
+            ``precision`` gives their dtype policy).
         vgg_weights: "imagenet", a Keras ``.h5`` path, a ``vgg19_no_fc.npy`` path, a
             ``{conv{b}_{i}: [kernel, bias]}`` dict, or None (random; tests only). See `wbc_tf.vgg`.
-        generator: an existing generator (e.g. pre-trained); default builds a fresh one.
+        generator: an existing generator (e.g. pre-trained; built with `build_training_generator`
+            or the same ``dtype``); default builds a fresh one.
     """
     config = config if config is not None else TrainConfig()
+    policy = precision.dtype_policy(config.precision)
     if generator is None:
-        generator = build_generator(config.channels, config.num_blocks)
+        generator = build_training_generator(config)
     return WhiteBoxGAN(
         generator,
-        build_surface_discriminator(config.disc_channels),
-        build_texture_discriminator(config.disc_channels),
-        build_vgg(vgg_weights),
+        build_surface_discriminator(config.disc_channels, dtype=policy),
+        build_texture_discriminator(config.disc_channels, dtype=policy),
+        build_vgg(vgg_weights, dtype=policy),
         config=config,
     )
+
+
+def build_training_generator(config):
+    """A fresh generator sized by ``config`` (``channels``, ``num_blocks``) at its ``precision``."""
+    return build_generator(config.channels, config.num_blocks, dtype=precision.dtype_policy(config.precision))

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from wbc_tf.config import TrainConfig
+from wbc_tf.precision import float32_island
 
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default used by the original
 
@@ -34,8 +35,11 @@ class LegacyBilinearUpsample(keras.layers.Layer):
 
     def call(self, x):
         size = tf.shape(x)[1:3] * 2
-        return tf.raw_ops.ResizeBilinear(
-            images=x, size=size, align_corners=False, half_pixel_centers=False)
+        # The op returns float32 for any input; a 16-bit input is upcast first because the XLA
+        # lowering of its gradient returns float32 where TensorFlow expects the input's dtype.
+        out = tf.raw_ops.ResizeBilinear(
+            images=tf.cast(x, tf.float32), size=size, align_corners=False, half_pixel_centers=False)
+        return tf.cast(out, x.dtype)
 
     def compute_output_shape(self, input_shape):
         b, h, w, c = input_shape
@@ -53,8 +57,9 @@ class ResBlock(keras.layers.Layer):
     def __init__(self, channels, **kwargs):
         super().__init__(**kwargs)
         self.channels = channels
-        self.conv1 = keras.layers.Conv2D(channels, 3, padding="same", name="conv1")
-        self.conv2 = keras.layers.Conv2D(channels, 3, padding="same", name="conv2")
+        # sub-layers take the block's policy (Keras does not pass it down)
+        self.conv1 = keras.layers.Conv2D(channels, 3, padding="same", name="conv1", dtype=self.dtype_policy)
+        self.conv2 = keras.layers.Conv2D(channels, 3, padding="same", name="conv2", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.conv1.build(input_shape)
@@ -102,47 +107,52 @@ class SizeCheck(keras.layers.Layer):
         return config
 
 
-def _conv(filters, kernel, name, strides=1):
+def _conv(filters, kernel, name, strides=1, dtype=None):
     # slim.convolution2d: SAME padding, bias, Glorot-uniform kernel, zero bias, no activation.
-    return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name)
+    return keras.layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name, dtype=dtype)
 
 
-def _lrelu(name):
-    return keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=name)
+def _lrelu(name, dtype=None):
+    return keras.layers.LeakyReLU(negative_slope=LEAKY_SLOPE, name=name, dtype=dtype)
 
 
-def build_generator(channels=TrainConfig.channels, num_blocks=TrainConfig.num_blocks, name="generator"):
+def build_generator(channels=TrainConfig.channels, num_blocks=TrainConfig.num_blocks, name="generator",
+                    dtype=None):
     """Build the U-Net generator of spec §2.1 as a Keras functional model.
 
     Args:
         channels: base width (32 in the release). Stages use c, 2c, 4c.
         num_blocks: residual blocks at H/4 (4 in the release).
         name: model name (TF1 scope ``generator``).
+        dtype: layer dtype policy (`wbc_tf.precision.dtype_policy`); None follows the global policy.
+            Under a mixed policy the last conv stays float32, so the output is float32.
 
     Returns:
         `keras.Model` mapping (B, H, W, 3) → (B, H, W, 3), both BGR in [-1, 1]; 1,467,075
         parameters with the defaults.
     """
     c = channels
+    d = dtype
     inputs = keras.Input(shape=(None, None, 3), name="photo")
-    x = SizeCheck(4, name="size_check")(inputs)
+    x = SizeCheck(4, name="size_check", dtype=d)(inputs)
 
-    x0 = _lrelu("lrelu_0")(_conv(c, 7, "Conv")(x))                  # (B, H, W, c)
-    x = _lrelu("lrelu_1")(_conv(c, 3, "Conv_1", strides=2)(x0))     # (B, H/2, W/2, c)
-    x1 = _lrelu("lrelu_2")(_conv(2 * c, 3, "Conv_2")(x))            # (B, H/2, W/2, 2c)
-    x = _lrelu("lrelu_3")(_conv(2 * c, 3, "Conv_3", strides=2)(x1))  # (B, H/4, W/4, 2c)
-    x = _lrelu("lrelu_4")(_conv(4 * c, 3, "Conv_4")(x))             # (B, H/4, W/4, 4c)
+    x0 = _lrelu("lrelu_0", d)(_conv(c, 7, "Conv", dtype=d)(x))                  # (B, H, W, c)
+    x = _lrelu("lrelu_1", d)(_conv(c, 3, "Conv_1", strides=2, dtype=d)(x0))     # (B, H/2, W/2, c)
+    x1 = _lrelu("lrelu_2", d)(_conv(2 * c, 3, "Conv_2", dtype=d)(x))            # (B, H/2, W/2, 2c)
+    x = _lrelu("lrelu_3", d)(_conv(2 * c, 3, "Conv_3", strides=2, dtype=d)(x1))  # (B, H/4, W/4, 2c)
+    x = _lrelu("lrelu_4", d)(_conv(4 * c, 3, "Conv_4", dtype=d)(x))             # (B, H/4, W/4, 4c)
 
     for i in range(num_blocks):
-        x = ResBlock(4 * c, name=f"block_{i}")(x)
+        x = ResBlock(4 * c, name=f"block_{i}", dtype=d)(x)
 
-    x = _lrelu("lrelu_5")(_conv(2 * c, 3, "Conv_5")(x))             # (B, H/4, W/4, 2c)
-    x = LegacyBilinearUpsample(name="upsample_1")(x)                 # (B, H/2, W/2, 2c)
-    x = keras.layers.Add(name="skip_1")([x, x1])
-    x = _lrelu("lrelu_6")(_conv(2 * c, 3, "Conv_6")(x))
-    x = _lrelu("lrelu_7")(_conv(c, 3, "Conv_7")(x))                 # (B, H/2, W/2, c)
-    x = LegacyBilinearUpsample(name="upsample_2")(x)                 # (B, H, W, c)
-    x = keras.layers.Add(name="skip_0")([x, x0])
-    x = _lrelu("lrelu_8")(_conv(c, 3, "Conv_8")(x))
-    outputs = _conv(3, 7, "Conv_9")(x)                               # linear, unbounded
+    x = _lrelu("lrelu_5", d)(_conv(2 * c, 3, "Conv_5", dtype=d)(x))             # (B, H/4, W/4, 2c)
+    x = LegacyBilinearUpsample(name="upsample_1", dtype=d)(x)                    # (B, H/2, W/2, 2c)
+    x = keras.layers.Add(name="skip_1", dtype=d)([x, x1])
+    x = _lrelu("lrelu_6", d)(_conv(2 * c, 3, "Conv_6", dtype=d)(x))
+    x = _lrelu("lrelu_7", d)(_conv(c, 3, "Conv_7", dtype=d)(x))                 # (B, H/2, W/2, c)
+    x = LegacyBilinearUpsample(name="upsample_2", dtype=d)(x)                    # (B, H, W, c)
+    x = keras.layers.Add(name="skip_0", dtype=d)([x, x0])
+    x = _lrelu("lrelu_8", d)(_conv(c, 3, "Conv_8", dtype=d)(x))
+    # linear, unbounded; float32 under a mixed policy (the guided filter and the losses read it)
+    outputs = _conv(3, 7, "Conv_9", dtype=float32_island(d))(x)
     return keras.Model(inputs, outputs, name=name)

@@ -4,6 +4,7 @@ Naming follows TF-GAN (``<kind>_generator_loss`` / ``<kind>_discriminator_loss``
 function takes tensors and returns a scalar float tensor; none holds state. The two "double
 normalisations" of the original (VGG L1 mean then /(h·w·c); TV mean then /(3·h·w), spec §11.4) are
 reproduced on purpose: the loss weights of `wbc_tf.config.TrainConfig` are calibrated to them.
+Under mixed precision the 16-bit features and logits are promoted to float32 before any reduction.
 
 Objectives (train.py L77–78), with ``output = GF(photo, G(photo), r=1, eps=1e-2)``::
 
@@ -13,6 +14,14 @@ Objectives (train.py L77–78), with ``output = GF(photo, G(photo), r=1, eps=1e-
 
 import tensorflow as tf
 
+_LOW_PRECISION = (tf.float16, tf.bfloat16)
+
+
+def _tensor(x, dtype=None):
+    """``x`` as a tensor, 16-bit floats promoted to float32: every reduction runs in >= 32 bits."""
+    x = tf.convert_to_tensor(x, dtype=dtype)
+    return tf.cast(x, tf.float32) if x.dtype in _LOW_PRECISION else x
+
 
 def lsgan_generator_loss(fake_logits):
     """LSGAN generator loss ``mean((D(fake) − 1)²)`` over all patch logits (loss.py L164–173).
@@ -20,7 +29,7 @@ def lsgan_generator_loss(fake_logits):
     Args:
         fake_logits: raw discriminator output on fakes, any shape, e.g. a (B, 32, 32, 1) patch map.
     """
-    fake_logits = tf.convert_to_tensor(fake_logits)
+    fake_logits = _tensor(fake_logits)
     return tf.reduce_mean(tf.square(fake_logits - 1.0))
 
 
@@ -31,8 +40,8 @@ def lsgan_discriminator_loss(real_logits, fake_logits):
         real_logits: raw discriminator output on real (cartoon) representations.
         fake_logits: raw discriminator output on fake (generated) representations.
     """
-    real_logits = tf.convert_to_tensor(real_logits)
-    fake_logits = tf.convert_to_tensor(fake_logits)
+    real_logits = _tensor(real_logits)
+    fake_logits = _tensor(fake_logits)
     return 0.5 * (tf.reduce_mean(tf.square(real_logits - 1.0)) + tf.reduce_mean(tf.square(fake_logits)))
 
 
@@ -42,8 +51,8 @@ def vgg_l1_loss(features_a, features_b):
     ``a`` and ``b`` are (B, h, w, c) VGG19 conv4_4 maps (pre-ReLU); h·w·c = 524,288 at 256² input.
     ``tf.losses.absolute_difference`` already averages, the extra division is the original's.
     """
-    features_a = tf.convert_to_tensor(features_a)
-    features_b = tf.convert_to_tensor(features_b, dtype=features_a.dtype)
+    features_a = _tensor(features_a)
+    features_b = tf.cast(_tensor(features_b), features_a.dtype)
     shape = tf.shape(features_a)
     hwc = tf.cast(shape[1] * shape[2] * shape[3], features_a.dtype)
     return tf.reduce_mean(tf.abs(features_a - features_b)) / hwc
@@ -65,7 +74,7 @@ def total_variation_loss(images):
     Args:
         images: (B, h, w, C) tensor; the constant 3 is the original's (it assumes 3 channels).
     """
-    images = tf.convert_to_tensor(images)
+    images = _tensor(images)
     shape = tf.shape(images)
     dh = images[:, 1:, :, :] - images[:, :-1, :, :]          # (B, h-1, w, C)
     dw = images[:, :, 1:, :] - images[:, :, :-1, :]          # (B, h, w-1, C)
@@ -75,8 +84,8 @@ def total_variation_loss(images):
 
 def pixel_l1_loss(photo, generated):
     """Pre-training ``recon_loss = mean|photo − G(photo)|``, raw generator output (pretrain.py L44–46)."""
-    photo = tf.convert_to_tensor(photo)
-    return tf.reduce_mean(tf.abs(photo - tf.convert_to_tensor(generated, dtype=photo.dtype)))
+    photo = _tensor(photo)
+    return tf.reduce_mean(tf.abs(photo - tf.cast(_tensor(generated), photo.dtype)))
 
 
 def generator_total_loss(tv_loss, g_loss_blur, g_loss_gray, photo_loss, superpixel_loss,

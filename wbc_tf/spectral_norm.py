@@ -52,6 +52,9 @@ class SpectralNormConv2D(keras.layers.Layer):
     ``tf.get_variable`` without an initializer), a zero bias and a non-trainable ``u`` of shape
     (1, filters) drawn from N(0, 1). Variable names are the TF1 ones: ``kernel``, ``bias``, ``u``.
 
+    Under a mixed-precision ``dtype`` policy the convolution runs in the compute dtype while the
+    power iteration, σ and ``u`` stay in the float32 of the variables.
+
     One power iteration per call, starting from the stored ``u``. Whether û is written back to
     ``u`` is decided by ``training``:
 
@@ -87,13 +90,15 @@ class SpectralNormConv2D(keras.layers.Layer):
     def build(self, input_shape):
         c_in = input_shape[-1]
         k = self.kernel_size
+        # autocast=False: under a mixed policy the power iteration still reads the float32 values
+        # (a bfloat16 sigma is off by ~1e-2); `call` casts K/sigma and the bias to the compute dtype.
         self.kernel = self.add_weight(
-            name="kernel", shape=(k, k, c_in, self.filters), initializer="glorot_uniform")
-        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros")
+            name="kernel", shape=(k, k, c_in, self.filters), initializer="glorot_uniform", autocast=False)
+        self.bias = self.add_weight(name="bias", shape=(self.filters,), initializer="zeros", autocast=False)
         self.u = self.add_weight(
             name="u", shape=(1, self.filters),
             initializer=keras.initializers.RandomNormal(mean=0.0, stddev=1.0),
-            trainable=False, aggregation="only_first_replica")
+            trainable=False, aggregation="only_first_replica", autocast=False)
 
     def normalized_kernel(self, training=False):
         """K/σ from one power iteration on the stored ``u``; writes û to ``u`` when ``training``."""

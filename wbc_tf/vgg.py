@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from wbc_tf.precision import float32_island
 from wbc_tf.weights import WeightConversionError
 
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)  # Caffe ImageNet means, B, G, R
@@ -50,22 +51,28 @@ class CaffePreprocess(keras.layers.Layer):
         return input_shape
 
 
-def build_vgg(weights=None, name="vgg19_conv4_4"):
+def build_vgg(weights=None, name="vgg19_conv4_4", dtype=None):
     """Build the frozen pre-ReLU conv4_4 extractor and load ``weights`` (see the module docstring).
+
+    Args:
+        weights: see the module docstring.
+        name: model name.
+        dtype: layer dtype policy (`wbc_tf.precision.dtype_policy`); None follows the global policy.
+            Under a mixed policy the Caffe preprocessing stays float32 and the features are 16-bit.
 
     Returns:
         `keras.Model` (B, H, W, 3) BGR [-1, 1] → (B, H/8, W/8, 512), ``trainable=False``.
     """
     inputs = keras.Input(shape=(None, None, 3), name="bgr")
-    x = CaffePreprocess(name="caffe_preprocess")(inputs)
+    x = CaffePreprocess(name="caffe_preprocess", dtype=float32_island(dtype))(inputs)
     for b, n in _BLOCKS:
         for i in range(1, n + 1):
             last = (b, i) == (4, 4)
             # conv4_4 stays linear: the original returns the conv output before its ReLU
-            x = keras.layers.Conv2D(64 * 2 ** min(b - 1, 3), 3, padding="same",
+            x = keras.layers.Conv2D(64 * 2 ** min(b - 1, 3), 3, padding="same", dtype=dtype,
                                     activation=None if last else "relu", name=f"conv{b}_{i}")(x)
-        if b < 4:
-            x = keras.layers.MaxPooling2D(2, 2, padding="same", name=f"pool{b}")(x)  # SAME like the original
+        if b < 4:  # SAME like the original
+            x = keras.layers.MaxPooling2D(2, 2, padding="same", name=f"pool{b}", dtype=dtype)(x)
     model = keras.Model(inputs, x, name=name)
     if weights is not None:
         load_vgg_weights(model, weights)
