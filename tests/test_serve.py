@@ -143,7 +143,7 @@ def test_photo_in_png_out_at_the_strength_asked(server, photo, cartoonizer, chel
     (b"hello, this is not a picture\n", 415, "not"),
     (b"", 400, "empty upload"),
     (b"\0" * 300_000, 413, "file too large: the limit is 0.2 MB"),
-])
+], ids=["text", "empty", "over-upload-limit"])
 def test_bad_uploads_get_one_clear_message(server, data, status, text):
     got, media, body = post(server, data)
     assert (got, media) == (status, "application/json")
