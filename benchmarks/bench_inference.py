@@ -10,10 +10,18 @@ Run:  python benchmarks/bench_inference.py [--reps 7] [--images 8] [--json resul
    Repetitions are interleaved (keras, raw, raw, keras, …) so drift on a shared machine hits
    both alike; medians are reported. Requirement: keras / raw ≤ 1.1.
 2. GFLOP/s from 124,608 multiply-accumulates per input pixel (sum over the 18 convs of
-   kh·kw·Cin·Cout / stride-area, spec §2.1), 2 FLOP per MAC; the guided filter is not counted.
+   kh·kw·Cin·Cout / stride-area, docs/fidelity.md §2.1), 2 FLOP per MAC; the guided filter is not counted.
 3. Folder throughput: ``wbc-cartoonize`` (in-process ``main``) on N 1080×1920 JPEGs (resized to
    720×1280 by the pipeline, written as PNG) versus the network alone on the same N inputs, and
    versus a plain sequential read → cartoonize → write loop; the three are interleaved per round.
+4. Precision (``--precision``, on by default): the float32 and the ``precision='bfloat16'`` network
+   at 720×1280, interleaved in this one run: time ratio, and PSNR / max |Δ| of bfloat16 against
+   float32 on four real photos, on the uint8 output and on the float output before truncation.
+5. The last 7×7 conv (``--last-conv``): its share of the float32 network time, its GFLOP/s, and a
+   space-to-depth formulation of the same conv (2×2 blocks: a 4×4 conv 128 → 12 channels on
+   half-resolution blocks, then depth-to-space) with its time and its effect on the output.
+6. Memory (``--memory``): peak RSS of the untiled network per megapixel, one child process per
+   size (the figure behind `wbc_tf.tiling.NETWORK_BYTES_PER_PIXEL`).
 """
 
 import argparse
@@ -21,6 +29,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -35,6 +44,7 @@ from wbc_tf.cli import cartoonize as cli  # noqa: E402
 from wbc_tf.config import InferenceConfig  # noqa: E402
 from wbc_tf.guided_filter import guided_filter  # noqa: E402
 from wbc_tf.image_io import read_image, write_image  # noqa: E402
+from wbc_tf.inference import Cartoonizer, denormalize, denormalize_float, normalize  # noqa: E402
 
 MAC_PER_PIXEL = 124_608
 
@@ -106,6 +116,168 @@ def bench_network(cartoonizer, height, width, reps):
         "keras_gflops": gflop / med["keras"], "raw_gflops": gflop / med["raw"],
         "keras_gflops_best": gflop / min(wall["keras"]), "raw_gflops_best": gflop / min(wall["raw"]),
     }
+
+
+def real_photos(height, width):
+    """The four scikit-image photos resized to (height, width): (1, h, w, 3) float32 network inputs."""
+    from skimage import data
+    out = {}
+    for name in ("astronaut", "coffee", "chelsea", "rocket"):
+        rgb = getattr(data, name)()
+        bgr = cv2.resize(np.ascontiguousarray(rgb[..., ::-1]), (width, height), interpolation=cv2.INTER_CUBIC)
+        out[name] = normalize(bgr)[None]
+    return out
+
+
+def _psnr(a, b):
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+def _interleaved(fns, x, reps):
+    """{name: [wall seconds]} of ``fn(x).numpy()``, the order reversed every other repetition."""
+    times = {name: [] for name in fns}
+    for r in range(reps):
+        for name in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
+            times[name].append(_timed(fns[name], x)[0])
+    return times
+
+
+def bench_precision(cartoonizer, height, width, reps):
+    """float32 vs bfloat16 network (generator + guided filter) at (height, width), in one run."""
+    bf16 = Cartoonizer(cartoonizer.generator, InferenceConfig(precision="bfloat16"))
+    photos = real_photos(height, width)
+    accuracy = {}
+    for name, x in photos.items():
+        ref, got = cartoonizer.forward(x).numpy()[0], bf16.forward(x).numpy()[0]
+        ref_u8, got_u8 = denormalize(ref), denormalize(got)
+        accuracy[name] = {
+            "psnr_uint8_db": _psnr(ref_u8, got_u8),
+            "psnr_float_db": _psnr(denormalize_float(ref), denormalize_float(got)),
+            "max_abs_uint8": int(np.abs(ref_u8.astype(np.int16) - got_u8.astype(np.int16)).max()),
+            "equal_uint8": float(np.mean(ref_u8 == got_u8))}
+    x = photos["astronaut"]
+    times = _interleaved({"float32": cartoonizer.forward, "bfloat16": bf16.forward}, x, reps)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {
+        "size": [height, width], "reps": reps, "times_s": times, "median_s": med,
+        "ratio_of_medians": med["bfloat16"] / med["float32"],
+        "median_of_paired_ratios": statistics.median(
+            b / f for f, b in zip(times["float32"], times["bfloat16"])),
+        "ratio_of_minima": min(times["bfloat16"]) / min(times["float32"]),
+        "accuracy": accuracy,
+        "min_psnr_uint8_db": min(a["psnr_uint8_db"] for a in accuracy.values()),
+        "min_psnr_float_db": min(a["psnr_float_db"] for a in accuracy.values()),
+        "max_abs_uint8": max(a["max_abs_uint8"] for a in accuracy.values()),
+    }
+
+
+def space_to_depth_kernel(kernel, block=2):
+    """A k×k SAME conv kernel (k, k, C, O) as a VALID conv on ``block``-sized space-to-depth blocks.
+
+    Output pixel ``r`` of the SAME conv reads padded rows ``r … r + k − 1``; output block ``i`` (rows
+    ``block·i + dy``) reads padded blocks ``i … i + n − 1`` with ``n = ceil((k − 1) / block) + 1``.
+    Returns the (n, n, block²·C, block²·O) kernel; channel order is that of tf.nn.space_to_depth.
+    """
+    k, _, c, o = kernel.shape
+    n = -(-(k - 1) // block) + 1
+    out = np.zeros((n, n, block, block, c, block, block, o), np.float32)
+    for by in range(n):
+        for bx in range(n):
+            for sy in range(block):
+                for sx in range(block):
+                    for dy in range(block):
+                        for dx in range(block):
+                            ky, kx = block * by + sy - dy, block * bx + sx - dx
+                            if 0 <= ky < k and 0 <= kx < k:
+                                out[by, bx, sy, sx, :, dy, dx, :] = kernel[ky, kx]
+    return out.reshape(n, n, block * block * c, block * block * o)
+
+
+def bench_last_conv(cartoonizer, height, width, reps):
+    """Share, GFLOP/s and a space-to-depth alternative of the last conv (Conv_9, 7×7, 32 → 3)."""
+    import keras
+    generator = cartoonizer.generator
+    layer = generator.get_layer("Conv_9")
+    kernel, bias = layer.kernel, layer.bias
+    k = kernel.shape[0]
+    trunk = keras.Model(generator.input, generator.get_layer("lrelu_8").output)
+    block = 2
+    s2d_kernel = tf.constant(space_to_depth_kernel(kernel.numpy(), block))
+    n = s2d_kernel.shape[0]
+    spec = [tf.TensorSpec([None, None, None, kernel.shape[2]], tf.float32)]
+
+    @tf.function(input_signature=spec)
+    def conv(h):
+        return tf.nn.bias_add(tf.nn.conv2d(h, kernel, 1, "SAME"), bias)
+
+    @tf.function(input_signature=spec)
+    def conv_s2d(h):
+        after = (n - 1) * block - k // 2
+        padded = tf.pad(h, [[0, 0], [k // 2, after], [k // 2, after], [0, 0]])
+        y = tf.nn.conv2d(tf.nn.space_to_depth(padded, block), s2d_kernel, 1, "VALID")
+        return tf.nn.bias_add(tf.nn.depth_to_space(y, block), bias)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+    def forward_s2d(x):
+        return guided_filter(x, conv_s2d(trunk(x, training=False)), cartoonizer.config.gf_radius,
+                             cartoonizer.config.gf_eps)
+
+    photos = real_photos(height, width)
+    x = photos["astronaut"]
+    h = tf.constant(trunk(x, training=False).numpy())
+    conv_out = conv(h).numpy()
+    agreement = {}
+    for name, photo in photos.items():
+        ref = denormalize(cartoonizer.forward(photo).numpy()[0])
+        got = denormalize(forward_s2d(photo).numpy()[0])
+        agreement[name] = {"equal_uint8": float(np.mean(ref == got)),
+                           "max_abs_uint8": int(np.abs(ref.astype(np.int16) - got.astype(np.int16)).max())}
+    conv_times = _interleaved({"conv": conv, "conv_s2d": conv_s2d}, h, reps)
+    net_times = _interleaved({"network": cartoonizer.forward, "network_s2d": forward_s2d}, x, reps)
+    med = {k_: statistics.median(v) for k_, v in {**conv_times, **net_times}.items()}
+    gflop = 2 * k * k * kernel.shape[2] * kernel.shape[3] * height * width / 1e9
+    return {
+        "size": [height, width], "reps": reps, "median_s": med,
+        "conv_share_of_network": med["conv"] / med["network"],
+        "conv_gflops": gflop / med["conv"], "conv_s2d_effective_gflops": gflop / med["conv_s2d"],
+        "s2d_over_conv": med["conv_s2d"] / med["conv"],
+        "network_s2d_over_network": med["network_s2d"] / med["network"],
+        "s2d_conv_max_abs_diff": float(np.abs(conv_s2d(h).numpy() - conv_out).max()),
+        "s2d_pipeline_agreement": agreement,
+    }
+
+
+_MEMORY_CHILD = """
+import os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+from wbc_tf.inference import Cartoonizer
+
+def high_water():  # this process's own peak RSS (ru_maxrss would include the parent's at fork)
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+
+h, w = int(sys.argv[1]), int(sys.argv[2])
+c = Cartoonizer.from_pretrained()
+c.run_network(np.zeros((1, 64, 64, 3), np.float32))  # trace and warm up outside the measurement
+x = np.random.default_rng(0).uniform(-1, 1, (1, h, w, 3)).astype(np.float32)
+before = high_water()
+c._run_whole(x)
+print(before, high_water())
+"""
+
+
+def bench_memory(sizes=((512, 512), (720, 1280), (1024, 2048), (2048, 2048))):
+    """Peak-RSS growth of the untiled network, one child process per (h, w); bytes per pixel."""
+    rows = []
+    for h, w in sizes:
+        out = subprocess.run([sys.executable, "-c", _MEMORY_CHILD, str(h), str(w)], capture_output=True,
+                             text=True, check=True).stdout.split()
+        before, peak = int(out[-2]), int(out[-1])
+        rows.append({"size": [h, w], "megapixels": h * w / 1e6, "rss_before_network_bytes": before,
+                     "peak_rss_bytes": peak, "network_bytes_per_pixel": (peak - before) / (h * w)})
+    return {"sizes": rows, "max_bytes_per_pixel": max(r["network_bytes_per_pixel"] for r in rows)}
 
 
 def make_photos(folder, n, height=1080, width=1920):
@@ -181,18 +353,27 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the folder benchmark")
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--width", type=int, default=1280)
+    parser.add_argument("--precision", action=argparse.BooleanOptionalAction, default=True,
+                        help="float32 vs bfloat16 network in this run (default on)")
+    parser.add_argument("--last-conv", action="store_true",
+                        help="the last 7x7 conv: share, GFLOP/s, space-to-depth alternative")
+    parser.add_argument("--memory", action="store_true",
+                        help="peak RSS per megapixel of the untiled network (child processes)")
     parser.add_argument("--json", help="also write the results here")
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()[0]
     cartoonizer = cli.load_cartoonizer(None, InferenceConfig())
     net = bench_network(cartoonizer, args.height, args.width, args.reps)
+    precision = bench_precision(cartoonizer, args.height, args.width, args.reps) if args.precision else None
+    last_conv = bench_last_conv(cartoonizer, args.height, args.width, args.reps) if args.last_conv else None
+    memory = bench_memory() if args.memory else None
     folder = bench_folder(cartoonizer, args.images, args.rounds) if args.images else None
     result = {
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "tensorflow": tf.__version__,
                     "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
                     "load_average_before": load_before, "load_average_after": os.getloadavg()[0]},
-        "network": net, "folder": folder,
+        "network": net, "precision": precision, "last_conv": last_conv, "memory": memory, "folder": folder,
     }
 
     h, w = net["size"]
@@ -208,6 +389,34 @@ def main(argv=None):
     print(f"  outputs bit-identical: {net['bit_identical_outputs']}; "
           f"{net['gflop_per_image']:.1f} GFLOP per image ({MAC_PER_PIXEL:,} MAC/pixel x 2)")
     print(f"  load average during the run: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    if precision is not None:
+        p = precision
+        print(f"precision {h}x{w}, {args.reps} interleaved reps: float32 "
+              f"{p['median_s']['float32'] * 1e3:.1f} ms, bfloat16 {p['median_s']['bfloat16'] * 1e3:.1f} ms "
+              f"(medians)")
+        print(f"  bfloat16 / float32: ratio of medians {p['ratio_of_medians']:.3f}, median of paired ratios "
+              f"{p['median_of_paired_ratios']:.3f}, ratio of minima {p['ratio_of_minima']:.3f}  "
+              f"(requirement <= 0.6)")
+        for name, a in p["accuracy"].items():
+            print(f"  {name:9s} PSNR float {a['psnr_float_db']:.1f} dB, uint8 {a['psnr_uint8_db']:.1f} dB, "
+                  f"max |d| {a['max_abs_uint8']}, {a['equal_uint8']:.2%} of uint8 values equal")
+        print(f"  worst: PSNR float {p['min_psnr_float_db']:.1f} dB (requirement >= 60), uint8 "
+              f"{p['min_psnr_uint8_db']:.1f} dB, max |d| {p['max_abs_uint8']}")
+    if last_conv is not None:
+        c = last_conv
+        print(f"last conv (7x7, 32 -> 3) at {h}x{w}: {c['median_s']['conv'] * 1e3:.1f} ms = "
+              f"{c['conv_share_of_network']:.1%} of the network, {c['conv_gflops']:.1f} GFLOP/s")
+        print(f"  space-to-depth 2x2: {c['median_s']['conv_s2d'] * 1e3:.1f} ms ({c['s2d_over_conv']:.2f}x, "
+              f"{c['conv_s2d_effective_gflops']:.1f} effective GFLOP/s), conv max |d| "
+              f"{c['s2d_conv_max_abs_diff']:.1e}; whole network {c['network_s2d_over_network']:.3f}x")
+        for name, a in c["s2d_pipeline_agreement"].items():
+            print(f"  {name:9s} vs float32 path: {a['equal_uint8']:.4%} of uint8 values equal, "
+                  f"max |d| {a['max_abs_uint8']}")
+    if memory is not None:
+        for row in memory["sizes"]:
+            print(f"memory {row['size'][0]}x{row['size'][1]} ({row['megapixels']:.2f} MP): peak RSS "
+                  f"{row['peak_rss_bytes'] / 2 ** 30:.2f} GiB, network "
+                  f"{row['network_bytes_per_pixel']:.0f} B/pixel")
     if folder is None:
         return _finish(args, result, net)
     print(f"folder: {folder['images']} JPEGs 1080x1920 -> 720x1280 PNG, "
@@ -228,7 +437,11 @@ def _finish(args, result, net):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
-    return 0 if net["median_of_paired_ratios"] <= 1.1 else 1
+    ok = net["median_of_paired_ratios"] <= 1.1
+    if result["precision"] is not None:
+        p = result["precision"]
+        ok = ok and p["median_of_paired_ratios"] <= 0.6 and p["min_psnr_float_db"] >= 60
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

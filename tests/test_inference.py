@@ -4,6 +4,7 @@ The full pipeline with the bundled weights is checked against the original scrip
 (tests/reference.py) in tests/test_crosscheck.py."""
 
 import cv2
+import keras
 import numpy as np
 import pytest
 
@@ -154,3 +155,28 @@ def test_one_trace_for_all_image_sizes(cartoonizer, coffee_rgb):
     for h, w in ((64, 64), (72, 120), (104, 48)):
         assert fresh.cartoonize(coffee_rgb[:h, :w]).shape == (h, w, 3)
     assert fresh.forward.experimental_get_tracing_count() == 1
+
+
+# ---- precision ------------------------------------------------------------------------------------
+
+def test_default_precision_runs_the_float32_generator_itself(cartoonizer):
+    assert cartoonizer.config.precision == "float32"
+    assert cartoonizer._network_generator is cartoonizer.generator  # the bit-identical default path
+
+
+def test_bfloat16_generator_close_to_float32_guided_filter_float32(cartoonizer, chelsea_rgb):
+    fast = Cartoonizer(cartoonizer.generator, InferenceConfig(precision="bfloat16"))
+    convs = [layer for layer in fast._network_generator._flatten_layers(include_self=False)
+             if isinstance(layer, keras.layers.Conv2D)]
+    assert len(convs) == 18 and {layer.compute_dtype for layer in convs} == {"bfloat16"}  # the last one too
+    assert {v.dtype for v in fast._network_generator.weights} == {"float32"}
+    assert {layer.compute_dtype for layer in cartoonizer.generator.layers} == {"float32"}  # untouched
+    bgr = np.ascontiguousarray(chelsea_rgb[..., ::-1])
+    x, _ = fast.preprocess(bgr)
+    assert fast.forward(x).dtype == np.float32
+    ref, got = cartoonizer.cartoonize_float(bgr), fast.cartoonize_float(bgr)
+    a, b = inference.denormalize_float(ref), inference.denormalize_float(got)
+    psnr = 10 * np.log10(255 ** 2 / np.mean((a.astype(np.float64) - b) ** 2))
+    diff = np.abs(fast.cartoonize_bgr(bgr).astype(np.int16) - denormalize(ref).astype(np.int16))
+    print(f"bfloat16 vs float32 on chelsea: PSNR {psnr:.1f} dB (float output), max |d| {diff.max()} (uint8)")
+    assert 0 < np.abs(got - ref).max() and psnr >= 58 and diff.max() <= 8

@@ -1,4 +1,4 @@
-"""Photo → cartoon, faithful to the original ``test_code/cartoonize.py`` by default (spec §4).
+"""Photo → cartoon, faithful to the original ``test_code/cartoonize.py`` by default (docs/fidelity.md §4).
 
 Pipeline (BGR inside, like the original)::
 
@@ -15,6 +15,9 @@ convolution results the output is bit-identical to the TF1 script. The network r
 Options beyond the original live on `wbc_tf.config.InferenceConfig`: ``short_side=0`` keeps full
 resolution, ``max_size`` caps the longer side, ``fit='pad'`` reflect-pads to a multiple of 8 and
 crops back (output size = input size), ``rounding='round'`` rounds instead of truncating.
+An image whose network would need more than ``memory_budget`` (or any image, with ``tile`` > 0)
+runs in overlapping tiles (`wbc_tf.tiling`); pre- and post-processing stay whole-image.
+``precision='bfloat16'`` runs the generator in bfloat16, the guided filter in float32.
 
 Example::
 
@@ -26,9 +29,11 @@ Example::
 import dataclasses
 
 import cv2
+import keras
 import numpy as np
 import tensorflow as tf
 
+from wbc_tf import tiling
 from wbc_tf.config import MULTIPLE, InferenceConfig
 from wbc_tf.generator import build_generator
 from wbc_tf.guided_filter import guided_filter
@@ -126,8 +131,15 @@ def resize_crop(image, short_side=InferenceConfig.short_side):
 # --------------------------------------------------------------------------------------------
 
 def normalize(image):
-    """uint8 → float32 [-1, 1]: ``image.astype(np.float32) / 127.5 - 1`` (float32 divide, then subtract)."""
-    return image.astype(np.float32) / np.float32(127.5) - np.float32(1)
+    """uint8 → float32 [-1, 1]: ``image.astype(np.float32) / 127.5 - 1`` (float32 divide, then subtract).
+
+    In place on the one float copy (the same float32 operations: a full-resolution photo needs no
+    second and third copy).
+    """
+    x = image.astype(np.float32)
+    x /= np.float32(127.5)
+    x -= np.float32(1)
+    return x
 
 
 def denormalize_float(y):
@@ -135,8 +147,9 @@ def denormalize_float(y):
 
     What the float artefacts (TFLite, ONNX) output, and the first half of `denormalize`.
     """
-    y = np.asarray(y, dtype=np.float32)
-    return np.clip((y + np.float32(1)) * np.float32(127.5), 0, 255)
+    out = np.asarray(y, dtype=np.float32) + np.float32(1)  # the one new array; the rest in place
+    out *= np.float32(127.5)
+    return np.clip(out, 0, 255, out=out)
 
 
 def denormalize(y, rounding=InferenceConfig.rounding):
@@ -153,6 +166,33 @@ def denormalize(y, rounding=InferenceConfig.rounding):
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
+
+class OutOfMemoryError(RuntimeError):
+    """The network ran out of memory on one image (TensorFlow's ResourceExhaustedError or MemoryError).
+
+    Raised by `Cartoonizer.run_network` and everything built on it; the message names the network
+    input size and the tiling used. Callers that process many files report it and go on.
+    """
+
+
+def bfloat16_generator(generator):
+    """A copy of ``generator`` that computes in bfloat16 (Keras ``mixed_bfloat16``: float32 variables).
+
+    Every layer, the last 7×7 conv included: kept in float32 it would take a third of the bfloat16
+    time for no gain in accuracy (docs/benchmarks.md). The output is bfloat16; `Cartoonizer` casts
+    it to float32 for the guided filter. Built under a briefly set global policy, so that all layers,
+    sub-layers included, take it.
+    """
+    num_blocks = sum(layer.name.startswith("block_") for layer in generator.layers)
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        copy = build_generator(generator.get_layer("Conv").filters, num_blocks, name=generator.name)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    copy.set_weights(generator.get_weights())
+    return copy
+
 
 class Cartoonizer:
     """White-box Cartoonization inference: generator + guided filter with the original's I/O rules.
@@ -171,6 +211,9 @@ class Cartoonizer:
     def __init__(self, generator, config=InferenceConfig()):
         self.generator = generator
         self.config = config
+        # The model the network runs: ``generator`` itself, or its bfloat16 copy.
+        self._network_generator = (generator if config.precision == "float32"
+                                   else bfloat16_generator(generator))
         # One trace for every image size: H and W are dynamic, only the channel count is static
         # (the guided filter's depthwise kernel needs it).
         self._forward = tf.function(
@@ -197,7 +240,9 @@ class Cartoonizer:
 
     def _forward_graph(self, x):
         # x: (B, H, W, 3) BGR in [-1, 1], H and W multiples of 4 → (B, H, W, 3), unclipped.
-        y = self.generator(x, training=False)
+        y = self._network_generator(x, training=False)
+        if y.dtype != x.dtype:  # a 16-bit generator: the guided filter runs in float32 (16 bits break it)
+            y = tf.cast(y, x.dtype)
         return guided_filter(x, y, self.config.gf_radius, self.config.gf_eps)
 
     @property
@@ -219,8 +264,33 @@ class Cartoonizer:
         return normalize(fit_to_network(bgr, geometry))[None], geometry
 
     def run_network(self, x):
-        """``forward(x)`` as a NumPy float32 array of the same shape (B, Hn, Wn, 3)."""
+        """``forward(x)`` as a NumPy float32 array of the same shape (B, Hn, Wn, 3).
+
+        In overlapping tiles when `tile_plan` says so (the output then equals the untiled one away
+        from the seams: `wbc_tf.tiling`).
+
+        Raises:
+            OutOfMemoryError: TensorFlow or NumPy ran out of memory.
+        """
+        plan = self.tile_plan(*x.shape[:3])
+        try:
+            if plan is None:
+                return self._run_whole(x)
+            return tiling.run_tiled(self._run_whole, x, plan)
+        except (tf.errors.ResourceExhaustedError, MemoryError) as error:
+            tiles = "untiled" if plan is None else (
+                f"in {len(plan)} tiles of at most {plan.rows[0].stop}x{plan.cols[0].stop} px")
+            raise OutOfMemoryError(
+                f"out of memory running the network on {x.shape[2]}x{x.shape[1]} px ({tiles}); "
+                f"lower --memory-budget (now {self.config.memory_budget}) or --tile, or --short-side / "
+                f"--max-size") from error
+
+    def _run_whole(self, x):
         return self._forward(tf.constant(x)).numpy()
+
+    def tile_plan(self, batch, height, width):
+        """The `wbc_tf.tiling.TilePlan` for a (batch, height, width, 3) network input, or None (untiled)."""
+        return tiling.plan_tiles(height, width, self.config, batch)
 
     @staticmethod
     def crop_output(y, geometry):
@@ -250,7 +320,9 @@ class Cartoonizer:
     def cartoonize_bgr(self, bgr):
         """Cartoonize a uint8 (H, W, 3) **BGR** image (the original's colour order); returns BGR uint8."""
         x, geometry = self.preprocess(bgr)
-        return self.postprocess(self.run_network(x)[0], geometry)
+        y = self.run_network(x)[0]
+        del x  # a float copy of the photo: free it before post-processing allocates
+        return self.postprocess(y, geometry)
 
     def cartoonize(self, rgb):
         """Cartoonize a uint8 **RGB** image; returns uint8 RGB.
