@@ -45,7 +45,7 @@ import numpy as np
 from wbc_tf.config import BatchOptions
 from wbc_tf.image_io import ImageReadError, decode_image, encode_image, read_image, write_image
 
-VIDEO_EXT = ".mp4"         # extension of every video output
+VIDEO_EXT = ".mp4"         # extension of video outputs (H.264); `wbc_tf.video.output_ext` falls back to .webm
 PREFETCH = 2               # items read ahead of the network (memory: a few decoded images)
 MAX_QUEUED_WRITES = 2      # results waiting for the writer thread
 AUTO_BATCH_PIXELS = 4_000_000  # batch_size 0 on a GPU: inputs per call until this many network pixels
@@ -92,6 +92,9 @@ def _key(path):
 def plan_outputs(inputs, output_dir, ext=".png", recursive=False, overwrite=False):
     """Map inputs to `Job` s: ``OUTPUT_DIR/<stem><ext>`` (videos: ``<stem>.mp4``), sub-folders kept.
 
+    Videos are recognised by content (`wbc_tf.video.is_video`: PyAV opens them as a video container),
+    so ``.webm``, ``.m4v`` or a video without an extension are videos and a photo named ``.mp4`` is not.
+
     Args:
         inputs: file and folder paths; in a folder every non-hidden file is a candidate (like the
             original script), its sub-folders too with ``recursive``.
@@ -103,7 +106,7 @@ def plan_outputs(inputs, output_dir, ext=".png", recursive=False, overwrite=Fals
     Returns:
         A `Plan`. The same file named twice (a file and its folder) is planned once.
     """
-    from wbc_tf.video import is_video
+    from wbc_tf.video import is_video, output_ext
     plan = Plan()
     out_real = os.path.realpath(output_dir)
     pairs = []  # (source, output path relative to output_dir, without extension)
@@ -123,7 +126,7 @@ def plan_outputs(inputs, output_dir, ext=".png", recursive=False, overwrite=Fals
             continue
         seen_sources.add(real)
         video = is_video(source)
-        target = os.path.join(output_dir, stem + (VIDEO_EXT if video else ext))
+        target = os.path.join(output_dir, stem + (output_ext() if video else ext))
         key = _key(target)
         if key == real:
             plan.failures.append((source, f"output {target} would overwrite the input itself"))
@@ -448,7 +451,8 @@ def run(jobs, cartoonizer, reporter, options=BatchOptions()):
         jobs: `Job` s.
         cartoonizer: a `wbc_tf.inference.Cartoonizer`.
         reporter: a `Reporter`.
-        options: `BatchOptions` (``keep_alpha``, ``jpg_quality``, ``max_pixels``, ``batch_size``).
+        options: `BatchOptions` (``keep_alpha``, ``jpg_quality``, ``max_pixels``, ``batch_size``; videos:
+            ``start``, ``duration``).
     """
     images = [job for job in jobs if not job.video]
     videos = [job for job in jobs if job.video]
@@ -471,21 +475,31 @@ def run(jobs, cartoonizer, reporter, options=BatchOptions()):
                  on_error=lambda job, e: reporter.failed(job.source, describe_error(e), e),
                  on_done=lambda job: reporter.done(job.source, job.target))
         for job in videos:
-            _run_video(job, cartoonizer, reporter)
+            _run_video(job, cartoonizer, reporter, options)
     finally:
         reporter.close()
 
 
-def _run_video(job, cartoonizer, reporter):
+def _run_video(job, cartoonizer, reporter, options=BatchOptions()):
+    """One video; the bar's text shows ``clip.mp4 frame 120/250, 24.1 frames/s, ETA 00:05``."""
+    import time
+
+    from tqdm import tqdm
+
     from wbc_tf.video import cartoonize_video
     name = os.path.basename(job.source)
+    started = time.monotonic()
 
     def on_frame(index, total):
-        reporter.status(f"{name} frame {index}/{total or '?'}")
+        rate = index / max(time.monotonic() - started, 1e-9)
+        eta = f", ETA {tqdm.format_interval((total - index) / rate)}" if total > index else ""
+        reporter.status(f"{name} frame {index}/{total or '?'}, {rate:.1f} frames/s{eta}")
 
     try:
         os.makedirs(os.path.dirname(job.target) or ".", exist_ok=True)
-        cartoonize_video(job.source, job.target, cartoonizer, on_frame)
+        cartoonize_video(job.source, job.target, cartoonizer, on_frame, start=options.start,
+                         duration=options.duration, batch_size=options.batch_size,
+                         max_pixels=options.max_pixels)
     except Exception as e:  # unreadable, truncated, codec: report, go on
         reporter.failed(job.source, describe_error(e), e)
         return

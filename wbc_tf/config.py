@@ -19,6 +19,7 @@ This module imports nothing heavy: ``--help`` and the config checks run without 
 """
 
 import dataclasses
+import math
 import re
 import typing
 from typing import Literal, Optional
@@ -418,6 +419,20 @@ def parse_pixels(text):
     return int(float(number.group(1)) * _PIXEL_UNITS[number.group(2)])
 
 
+def parse_seconds(text):
+    """A time: ``'12.5'``, ``'1:05'`` (mm:ss) or ``'0:01:05.5'`` (h:mm:ss) → seconds as a float.
+
+    Raises:
+        ValueError: anything else, or a negative time.
+    """
+    text = str(text).strip()
+    match = re.fullmatch(r"(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?|\.\d+)", text)
+    if not match:
+        raise ValueError(f"a time looks like 12.5 (seconds), 1:05 or 0:01:05.5, got {text!r}")
+    hours, minutes, seconds = match.groups()
+    return int(hours or 0) * 3600 + int(minutes or 0) * 60 + float(seconds)
+
+
 @dataclasses.dataclass(frozen=True)
 class BatchOptions:
     """How ``wbc-cartoonize`` and `wbc_tf.batch` turn files into outputs (the pipeline: `InferenceConfig`)."""
@@ -441,12 +456,19 @@ class BatchOptions:
     # same size, up to 4 megapixels or 8 inputs per call).
     batch_size: int = 0
     quiet: bool = False              # no progress bar, no 'skipping' lines, no summary (errors still shown)
+    # --- videos ---
+    # Convert each video from this time on, in seconds (12.5) or [h:]mm:ss (1:05, 0:01:05.5); the audio
+    # is cut to the same window.
+    start: float = 0.0
+    duration: float = 0.0            # seconds of each video to convert from --start (same forms); 0 = all
 
     def __post_init__(self):
         _check_choices(self)
-        _check_at_least(self, 0, "jpg_quality", "max_pixels", "batch_size")
+        _check_at_least(self, 0, "jpg_quality", "max_pixels", "batch_size", "start", "duration")
         if self.jpg_quality > 100:
             raise ValueError(f"jpg_quality must be <= 100, got {self.jpg_quality}")
+        if not all(math.isfinite(getattr(self, name)) for name in ("start", "duration")):
+            raise ValueError(f"start and duration must be finite, got {self.start} and {self.duration}")
 
     @property
     def image_ext(self):

@@ -14,7 +14,7 @@ import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
 from wbc_tf.cli.console import output_dir_problem, print_error, run_command
-from wbc_tf.config import BUNDLED, BatchOptions, ConsoleOptions, InferenceConfig, parse_pixels
+from wbc_tf.config import BUNDLED, BatchOptions, ConsoleOptions, InferenceConfig, parse_pixels, parse_seconds
 
 PROG = "wbc-cartoonize"
 
@@ -32,7 +32,10 @@ examples:
   wbc-cartoonize scans/ -o out/ --max-pixels 400M
       accept images up to 400 megapixels (default 200M; the size is read from the file header)
   wbc-cartoonize clip.mov -o out/
-      videos (.mp4 .avi .mov .mkv) are converted frame by frame to out/clip.mp4
+      videos (mp4, mov, m4v, mkv, webm, avi, ...: recognised by content) are converted frame by frame
+      to out/clip.mp4 (H.264, the audio kept, the same frame rate and timestamps)
+  wbc-cartoonize clip.webm -o out/ --start 1:05 --duration 10
+      ten seconds from 1 min 5 s, the audio cut to match
   python -m wbc_tf photo.jpg -o cartoons/
 
 Folders: every non-hidden file is tried (like the original script); with --recursive,
@@ -51,6 +54,8 @@ OVERRIDES = {
     "weights": {"metavar": "PATH"},
     "max_pixels": {"type": parse_pixels, "metavar": "N"},
     "batch_size": {"metavar": "N"},
+    "start": {"type": parse_seconds, "metavar": "TIME"},
+    "duration": {"type": parse_seconds, "metavar": "TIME"},
 }
 
 
