@@ -25,6 +25,12 @@ What differs, by design (a dense formulation instead of per-centre windows and s
 import numpy as np
 import tensorflow as tf
 
+from wbc_tf.config import TrainConfig
+
+_SEGMENTS = TrainConfig.superpixel_segments
+_COMPACTNESS = TrainConfig.superpixel_compactness
+_SIGMA = TrainConfig.superpixel_sigma
+
 # sRGB (D65) -> XYZ and the D65 2° white point, as scikit-image's rgb2lab uses them.
 _XYZ_FROM_RGB = ((0.412453, 0.357580, 0.180423),
                  (0.212671, 0.715160, 0.072169),
@@ -269,6 +275,9 @@ def _choice_to_labels(choice, layout):
 
 # --- fragments -----------------------------------------------------------------------------------
 
+_NEIGHBOURS = ((1, 1), (1, -1), (2, 1), (2, -1))   # (axis, step) of the 4-neighbourhood
+
+
 def _shift(x, axis, step, fill):
     """``x`` moved by ``step`` (±1) along ``axis`` (1 = rows, 2 = columns) of a (B, H, W) tensor."""
     n = x.shape[axis]
@@ -282,27 +291,33 @@ def _shift(x, axis, step, fill):
     return tf.pad(body, pad, constant_values=fill)
 
 
-def _component_roots(labels, rounds):
+def _loop(n, body, state):
+    """``state = body(state)`` n times in a `tf.while_loop`: under XLA each round's result is
+    materialised, instead of the next round's shifted reads fusing (and recomputing) it."""
+    return tf.while_loop(lambda i, _: i < n, lambda i, x: (i + 1, body(x)), (0, state))[1]
+
+
+def _component_roots(labels, same, rounds):
     """Per pixel, the smallest flat pixel index reachable through 4-neighbours of the same label.
 
-    ``rounds`` rounds of neighbour-minimum plus one pointer jump each; a component whose root is
-    farther than that may still be split into pieces (see `merge_fragments`).
+    ``rounds`` rounds of neighbour-minimum, each followed by one pointer jump; a component whose
+    root is farther than that may still be split into pieces (see `merge_fragments`).
 
     Args:
         labels: (B, H, W) int32.
+        same: per direction of `_NEIGHBOURS`, (B, H, W) bool, the neighbour has the same label.
 
     Returns:
         (B, H, W) int32 flat indices into the (B·H·W) pixels.
     """
     n = tf.size(labels)
-    roots = tf.reshape(tf.range(n, dtype=tf.int32), tf.shape(labels))
-    neighbours = [(axis, step) for axis in (1, 2) for step in (1, -1)]
-    same = [tf.equal(labels, _shift(labels, axis, step, -1)) for axis, step in neighbours]
-    for _ in range(rounds):
-        candidates = [tf.where(m, _shift(roots, axis, step, n), n) for m, (axis, step) in zip(same, neighbours)]
+
+    def round_(roots):
+        candidates = [tf.where(m, _shift(roots, axis, step, n), n) for m, (axis, step) in zip(same, _NEIGHBOURS)]
         roots = tf.reduce_min(tf.stack([roots] + candidates), axis=0)
-        roots = tf.gather(tf.reshape(roots, [-1]), roots)                         # pointer jump
-    return roots, same, neighbours
+        return tf.gather(tf.reshape(roots, [-1]), roots)                          # pointer jump
+
+    return _loop(rounds, round_, tf.reshape(tf.range(n, dtype=tf.int32), tf.shape(labels)))
 
 
 def merge_fragments(labels, min_size, rounds=8, chain=4):
@@ -310,8 +325,9 @@ def merge_fragments(labels, min_size, rounds=8, chain=4):
 
     scikit-image's connectivity step scans in raster order and gives a small component the label of
     an already visited neighbour; here each small component takes the final label of the pixel
-    above its first (raster-order) pixel, or left of it on the top row, chains resolved ``chain``
-    times. Components not resolved within ``rounds`` propagation rounds keep their label.
+    above its first (raster-order) pixel, or left of it on the top row. Chains of small components
+    are followed for up to 2^``chain`` links (pointer doubling). Components not resolved within
+    ``rounds`` propagation rounds keep their label.
 
     Args:
         labels: (B, H, W) int32 segment labels, distinct across images.
@@ -321,10 +337,11 @@ def merge_fragments(labels, min_size, rounds=8, chain=4):
     """
     width = labels.shape[2]
     hw = labels.shape[1] * width
-    roots, same, neighbours = _component_roots(labels, rounds)
+    same = [tf.equal(labels, _shift(labels, axis, step, -1)) for axis, step in _NEIGHBOURS]
+    roots = _component_roots(labels, same, rounds)
     # a piece is unresolved when a same-label neighbour carries another root
     unresolved = tf.reduce_any(tf.stack([m & tf.not_equal(roots, _shift(roots, axis, step, -1))
-                                         for m, (axis, step) in zip(same, neighbours)]), axis=0)
+                                         for m, (axis, step) in zip(same, _NEIGHBOURS)]), axis=0)
     flat_roots = tf.reshape(roots, [-1])
     counts = tf.math.unsorted_segment_sum(
         tf.stack([tf.ones_like(flat_roots), tf.cast(tf.reshape(unresolved, [-1]), tf.int32)], -1),
@@ -332,11 +349,12 @@ def merge_fragments(labels, min_size, rounds=8, chain=4):
     per_pixel = tf.gather(counts, roots)                                           # (B, H, W, 2)
     small = (per_pixel[..., 0] < min_size) & (per_pixel[..., 1] == 0)
     inside = roots % hw
-    target = tf.where(inside >= width, roots - width, tf.where(inside % width > 0, roots - 1, roots))
-    merged = labels
-    for _ in range(chain):
-        merged = tf.where(small, tf.gather(tf.reshape(merged, [-1]), target), labels)
-    return merged
+    above_or_left = tf.where(inside >= width, roots - width, tf.where(inside % width > 0, roots - 1, roots))
+    # follow small -> target links; a pixel of a kept component points to itself
+    pointer = tf.where(small, above_or_left, tf.reshape(tf.range(tf.size(labels), dtype=tf.int32),
+                                                        tf.shape(labels)))
+    pointer = _loop(chain, lambda p: tf.gather(tf.reshape(p, [-1]), p), pointer)
+    return tf.gather(tf.reshape(labels, [-1]), pointer)
 
 
 def _min_size(layout, min_size_factor):
@@ -352,15 +370,15 @@ def _labels(images, n_segments, compactness, sigma, iterations, stride, min_size
     return labels, layout
 
 
-def slic_labels_tf(images, n_segments=200, compactness=10.0, sigma=1.0, iterations=10, stride=1,
-                   min_size_factor=0.5, rounds=8):
+def slic_labels_tf(images, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA, iterations=10,
+                   stride=1, min_size_factor=0.5, rounds=8):
     """SLIC labels (B, H, W) int32 of (B, H, W, 3) BGR [-1, 1] images (distinct across the batch,
     not consecutive)."""
     return _labels(images, n_segments, compactness, sigma, iterations, stride, min_size_factor, rounds)[0]
 
 
-def superpixel_batch_tf(images, n_segments=200, compactness=10.0, sigma=1.0, iterations=10, stride=1,
-                        min_size_factor=0.5, rounds=8):
+def superpixel_batch_tf(images, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA, iterations=10,
+                        stride=1, min_size_factor=0.5, rounds=8):
     """Structure target: SLIC segments of ``images`` painted with their mean colour, in TF ops only.
 
     Args:
