@@ -435,7 +435,7 @@ def prepare(cartoonizer, bgr, alpha=None):
 
 def finish(cartoonizer, y, loaded):
     """Network output (Hn, Wn, 3) of a `Loaded` → ``(bgr, alpha)`` uint8 at the output size."""
-    return cartoonizer.postprocess(y, loaded.geometry), loaded.extra
+    return cartoonizer.postprocess(y, loaded.geometry, loaded.x), loaded.extra  # x: a --strength blend
 
 
 class WriteError(Exception):

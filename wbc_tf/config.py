@@ -81,6 +81,11 @@ def _check_off_or_multiple(config, *names):
             raise ValueError(f"{name} must be 0 (off) or >= {MULTIPLE}, got {value}")
 
 
+def _check_strength(strength, name="strength"):
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
+        raise ValueError(f"{name} must be a number from 0 (the photo) to 1 (the cartoon), got {strength!r}")
+
+
 def _check_guided_filter(radius, eps, prefix="gf"):
     if radius < 0:
         raise ValueError(f"{prefix}_radius must be >= 0, got {radius}")
@@ -106,6 +111,9 @@ class InferenceConfig:
     gf_eps: float = 5e-3
     # Output rounding: 'truncate' like the original astype(uint8), or 'round'.
     rounding: Rounding = "truncate"
+    # Style strength 0..1 (not in the original): 1 = the cartoon (the original's output, bit for bit),
+    # 0 = the photo (resized and cropped like the cartoon); in between, a cross-fade of the two in 0..255.
+    strength: float = 1.0
     # --- memory and speed (not in the original; the defaults compute exactly as it does) ---
     # Peak memory the network (generator + guided filter, about 460 MB per megapixel) may use on one
     # image, e.g. 1GB, 1.5GB, 800MB (a plain number: MB); a larger image runs in overlapping tiles.
@@ -125,6 +133,7 @@ class InferenceConfig:
         _check_choices(self)
         _check_off_or_multiple(self, "short_side", "max_size")
         _check_guided_filter(self.gf_radius, self.gf_eps)
+        _check_strength(self.strength)
         parse_memory(self.memory_budget)  # raises on a malformed or non-positive budget
         if self.tile_overlap < 0 or self.tile_overlap % MULTIPLE:
             raise ValueError(f"tile_overlap must be a multiple of {MULTIPLE} (>= 0), got {self.tile_overlap}")

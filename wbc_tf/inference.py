@@ -14,7 +14,8 @@ convolution results the output is bit-identical to the TF1 script. The network r
 
 Options beyond the original live on `wbc_tf.config.InferenceConfig`: ``short_side=0`` keeps full
 resolution, ``max_size`` caps the longer side, ``fit='pad'`` reflect-pads to a multiple of 8 and
-crops back (output size = input size), ``rounding='round'`` rounds instead of truncating.
+crops back (output size = input size), ``rounding='round'`` rounds instead of truncating,
+``strength`` < 1 cross-fades the photo back in (`blend_strength`; 1 = the original's output exactly).
 An image whose network would need more than ``memory_budget`` (or any image, with ``tile`` > 0)
 runs in overlapping tiles (`wbc_tf.tiling`); pre- and post-processing stay whole-image.
 ``precision='bfloat16'`` runs the generator in bfloat16, the guided filter in float32.
@@ -163,6 +164,35 @@ def denormalize(y, rounding=InferenceConfig.rounding):
     return y.astype(np.uint8)
 
 
+def unit_to_pixels(x):
+    """A `normalize`d photo (float32 [-1, 1]) → its uint8 values again, as float32 0..255, exactly.
+
+    ``(x + 1)·127.5`` lies within 4e-6 of the original value (just *below* it for 1..63, so the
+    truncating `denormalize` would give v − 1); rounding recovers every value exactly.
+    """
+    out = np.asarray(x, dtype=np.float32) + np.float32(1)
+    out *= np.float32(127.5)
+    return np.rint(out, out=out)
+
+
+def blend_strength(cartoon, photo, strength):
+    """Style strength: ``(1 − s)·photo + s·cartoon`` on float32 0..255 arrays, in place on both.
+
+    A cross-fade of what the two look like, after the cartoon's clip and before the output rounding.
+    Exact at both ends in float32: s = 1 adds ``0·photo`` to ``1·cartoon`` (= the cartoon bit for
+    bit), s = 0 adds ``0·cartoon`` to ``photo``. The SavedModel and TFLite graphs compute the same
+    three operations (`wbc_tf.export.graph.blend_strength`).
+
+    Returns:
+        ``cartoon``, overwritten with the blend.
+    """
+    s = np.float32(strength)
+    cartoon *= s
+    photo *= np.float32(1) - s
+    cartoon += photo
+    return cartoon
+
+
 # --------------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------------
@@ -298,9 +328,23 @@ class Cartoonizer:
         oh, ow = geometry.output
         return y[:oh, :ow]
 
-    def postprocess(self, y, geometry):
-        """Network-size float (Hn, Wn, 3) → uint8 output: crop back to size, then `denormalize`."""
-        return denormalize(self.crop_output(y, geometry), self.config.rounding)
+    def postprocess(self, y, geometry, x=None):
+        """Network-size float (Hn, Wn, 3) → uint8 output: crop back to size, then `denormalize`.
+
+        With ``config.strength`` < 1, `blend_strength` with the photo before the rounding: ``x`` is then
+        needed, the network input `preprocess` returned ((1, Hn, Wn, 3) or (Hn, Wn, 3)).
+        """
+        y = self.crop_output(y, geometry)
+        if self.config.strength == 1:  # the original's output, untouched
+            return denormalize(y, self.config.rounding)
+        if x is None:
+            raise ValueError("postprocess needs the network input x when strength < 1 (it blends in the "
+                             "photo)")
+        photo = unit_to_pixels(self.crop_output(np.reshape(x, np.shape(x)[-3:]), geometry))
+        out = blend_strength(denormalize_float(y), photo, self.config.strength)
+        if self.config.rounding == "round":
+            np.rint(out, out=out)
+        return out.astype(np.uint8)
 
     def cartoonize_float(self, bgr):
         """Run the pipeline up to the float output (no post-processing), for tests and research.
@@ -321,8 +365,9 @@ class Cartoonizer:
         """Cartoonize a uint8 (H, W, 3) **BGR** image (the original's colour order); returns BGR uint8."""
         x, geometry = self.preprocess(bgr)
         y = self.run_network(x)[0]
+        photo = x if self.config.strength != 1 else None  # only a strength blend needs the photo again
         del x  # a float copy of the photo: free it before post-processing allocates
-        return self.postprocess(y, geometry)
+        return self.postprocess(y, geometry, photo)
 
     def cartoonize(self, rgb):
         """Cartoonize a uint8 **RGB** image; returns uint8 RGB.
