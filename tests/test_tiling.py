@@ -193,6 +193,39 @@ def test_out_of_memory_becomes_one_clear_error(cartoonizer, coffee_rgb, monkeypa
             c.cartoonize(coffee_rgb[:64, :96])
 
 
+
+_ULIMIT_CHILD = """
+import os, resource, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import numpy as np
+from wbc_tf.config import InferenceConfig
+from wbc_tf.inference import Cartoonizer, OutOfMemoryError
+c = Cartoonizer.from_pretrained(config=InferenceConfig(short_side=0, memory_budget="64GB"))
+c.run_network(np.zeros((1, 64, 64, 3), np.float32))
+x = np.zeros((1, 2048, 2048, 3), np.float32)              # untiled: needs about 2 GB
+with open("/proc/self/status") as f:
+    size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (size + 2 ** 30, resource.RLIM_INFINITY))  # ulimit -v: 1 GB more
+try:
+    c.run_network(x)
+    print("ran")
+except OutOfMemoryError as error:
+    print("OutOfMemoryError:", error)
+"""
+
+
+def test_memory_limit_is_an_error_not_a_crash():
+    """Under ``ulimit -v`` oneDNN segfaults when an allocation fails; the network call is refused first."""
+    run = subprocess.run([sys.executable, "-c", _ULIMIT_CHILD], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (run.returncode, run.stderr[-1500:])
+    assert "OutOfMemoryError: out of memory running the network on 2048x2048 px (untiled): the network " \
+           "needs about 1.9 GB" in run.stdout, run.stdout
+
+
+def test_available_memory_reads_this_machine():
+    available = tiling.available_memory()
+    assert available is None or 0 < available < 2 ** 50
+
 # ---- 24 MP in bounded memory ----------------------------------------------------------------------
 
 @pytest.mark.slow

@@ -310,12 +310,15 @@ class Cartoonizer:
         except (tf.errors.ResourceExhaustedError, MemoryError) as error:
             tiles = "untiled" if plan is None else (
                 f"in {len(plan)} tiles of at most {plan.rows[0].stop}x{plan.cols[0].stop} px")
+            why = f": {error}" if isinstance(error, MemoryError) and str(error) else ""
             raise OutOfMemoryError(
-                f"out of memory running the network on {x.shape[2]}x{x.shape[1]} px ({tiles}); "
+                f"out of memory running the network on {x.shape[2]}x{x.shape[1]} px ({tiles}){why}; "
                 f"lower --memory-budget (now {self.config.memory_budget}) or --tile, or --short-side / "
                 f"--max-size") from error
 
     def _run_whole(self, x):
+        # Refused up front: past the memory left, the kernel's OOM killer or a segfault would end the process.
+        tiling.check_memory(tiling.estimate_network_bytes(x.shape[1], x.shape[2], x.shape[0]))
         return self._forward(tf.constant(x)).numpy()
 
     def tile_plan(self, batch, height, width):

@@ -19,11 +19,15 @@ its edge (measured on photos, float max: 0.74 at the edge, 0.10 at 32 px, 0.01 a
 
 Memory. The untiled network's peak grows linearly with the pixel count: `NETWORK_BYTES_PER_PIXEL`
 (measured with ``benchmarks/bench_inference.py --memory``, docs/benchmarks.md). `plan_tiles` picks the
-largest tiles whose estimate fits the budget.
+largest tiles whose estimate fits the budget. `check_memory` refuses a network call whose estimate
+exceeds what the process can still get (free RAM and swap, its cgroup's limit, ``ulimit -v``): the
+alternative is not an exception but the kernel's OOM killer or, under ``ulimit -v``, a segfault
+inside oneDNN.
 """
 
 import dataclasses
 import math
+import resource
 
 import numpy as np
 
@@ -243,3 +247,74 @@ def run_tiled(network, x, plan):
                 y = y * (wy[:, None] * axis_weights(cols)[None, :])[None, :, :, None]
             out[:, rows.keep_start:rows.keep_stop, cols.keep_start:cols.keep_stop] += y
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# Memory left
+# --------------------------------------------------------------------------------------------
+
+def _read_int(path):
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def _read_kib(path):
+    """``{key: kB}`` of a /proc file of ``Key:  123 kB`` lines ({} if unreadable)."""
+    try:
+        with open(path) as f:
+            rows = [line.split() for line in f]
+    except OSError:
+        return {}
+    return {row[0].rstrip(":"): int(row[1]) for row in rows if len(row) >= 2 and row[1].isdigit()}
+
+
+def _cgroup_dirs():
+    """This process's memory cgroup folders (v2 and v1), its own first, then the mount roots."""
+    dirs = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                if controllers == "":
+                    dirs.append("/sys/fs/cgroup" + path)
+                elif "memory" in controllers.split(","):
+                    dirs.append("/sys/fs/cgroup/memory" + path)
+    except (OSError, ValueError):
+        pass
+    return dirs + ["/sys/fs/cgroup", "/sys/fs/cgroup/memory"]
+
+
+def available_memory():
+    """Bytes this process can still allocate, or None where nothing can be read (not Linux).
+
+    The tightest of: free RAM plus free swap (``MemAvailable + SwapFree``), the memory cgroup's limit
+    minus its usage (v2 ``memory.max``, v1 ``memory.limit_in_bytes``), and the address-space limit
+    (``ulimit -v``) minus the current address space.
+    """
+    limits = []
+    meminfo = _read_kib("/proc/meminfo")
+    if "MemAvailable" in meminfo:
+        limits.append((meminfo["MemAvailable"] + meminfo.get("SwapFree", 0)) * 1024)
+    for folder in _cgroup_dirs():
+        for limit_name, usage_name in (("memory.max", "memory.current"),
+                                       ("memory.limit_in_bytes", "memory.usage_in_bytes")):
+            limit, usage = _read_int(f"{folder}/{limit_name}"), _read_int(f"{folder}/{usage_name}")
+            if limit is not None and usage is not None and limit < 2 ** 60:  # 'max' / 2^63: no limit
+                limits.append(limit - usage)
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    size = _read_kib("/proc/self/status").get("VmSize")
+    if soft != resource.RLIM_INFINITY and size is not None:
+        limits.append(soft - size * 1024)
+    return max(0, min(limits)) if limits else None
+
+
+def check_memory(needed_bytes):
+    """Raise MemoryError if ``needed_bytes`` exceeds `available_memory` (when that can be read)."""
+    available = available_memory()
+    if available is not None and needed_bytes > available:
+        raise MemoryError(f"the network needs about {needed_bytes / 2 ** 30:.1f} GB, "
+                          f"{available / 2 ** 30:.1f} GB are available")
