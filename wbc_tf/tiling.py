@@ -15,7 +15,7 @@ pixel is one tile's value). Every kept pixel then lies at least ``(overlap − 1
 tile: from ``overlap = 2 · 64 + 16 = 144`` (the default) it reads exactly the pixels it reads in the
 whole image, and tiled equals untiled up to float rounding, seams included. A smaller overlap trades
 exactness at the seams for less work: the error of a tile's output decays with the distance from
-its edge (measured on photos, float max: 0.74 at the edge, 0.10 at 32 px, 0.01 at 48 px, 0 at 64 px).
+its edge (measured on photos, float max: 0.77 at the edge, 0.10 at 32 px, 0.01 at 48 px, 0 at 64 px).
 
 Memory. The untiled network's peak grows linearly with the pixel count: `NETWORK_BYTES_PER_PIXEL`
 (measured with ``benchmarks/bench_inference.py --memory``, docs/benchmarks.md). `plan_tiles` picks the
@@ -33,9 +33,9 @@ import numpy as np
 
 from wbc_tf.config import MULTIPLE, InferenceConfig, TrainConfig
 
-# Peak RSS growth of the untiled generator + guided filter per input pixel on a CPU, float32: measured
-# 350 B at 0.26 MP, 425 B at 0.92 MP, 426 B at 2.1 MP, 440 B at 4.2 MP (MiB per MP; the network
-# input and output arrays, 24 B/px, included); rounded up.
+# Peak-RSS growth of the untiled generator + guided filter per input pixel on a CPU, float32, the
+# output array included: 341 B at 0.26 MP, 434 B at 0.92 MP, 447 B at 2.1 and at 4.2 MP
+# (benchmarks/bench_inference.py --memory); rounded up.
 NETWORK_BYTES_PER_PIXEL = 480
 # Tiles are never made smaller than this (px) to meet a budget: the overlap would dominate the work.
 MIN_TILE = 256
