@@ -1,18 +1,24 @@
 """Deployment artefacts (issue #5): SavedModel, TFLite, ONNX, each checked (`wbc_tf.export.verify`)
 against the Cartoonizer.
 
-Unmarked (CI): the reference is the Cartoonizer; the SavedModel (both signatures, reloaded in a
-fresh process and through the session loader TF Serving uses, equal to the reference exactly), the
-dynamic fp32 TFLite file (max |Δ| ≤ 1, ≥ 99.9 % equal after truncation, builtin ops only), the
-Flex-op guard and the CLI.
+Unmarked (CI): the reference is the Cartoonizer; the SavedModel (every signature, reloaded in a
+fresh process and through the session loader TF Serving uses, equal to the reference exactly, the
+strength signatures included; serving_default's shorter-side rule; bad requests refused with an error
+naming the image; a 24 MP JPEG through serving_default in a fresh process under 2 GB peak RSS), the
+dynamic fp32 TFLite file (max |Δ| ≤ 1, ≥ 99.9 % equal after truncation, builtin ops only, its
+strength input), the Flex-op guard and the CLI.
 Slow (--run-slow): fp16 / dynamic-range / int8, fixed-size files, ONNX, the full default export.
 
 Sizes are small real-photo crops (64x96 and 96x64) so the unmarked part stays well under 150 s on
-two cores; every artefact is exported once per module.
+two cores; every artefact is exported once per module (the SavedModel with the default request
+limits, which the 24 MP test needs; the shorter-side rule is checked on a crop scaled up to 760 px).
 """
 
 import io
 import os
+import subprocess
+import sys
+import textwrap
 
 import cv2
 import numpy as np
@@ -22,11 +28,16 @@ from PIL import Image
 
 from wbc_tf.cli import export as cli
 from wbc_tf.config import ExportConfig, InferenceConfig, TFLiteVariant, choices, parse_size
+from tests.helpers import zero_png
 from wbc_tf.export import saved_model as sm
 from wbc_tf.export import tflite as tfl
 from wbc_tf.export import verify
 from wbc_tf.export.exporter import load_generator
+from wbc_tf.export.serving import ServingLimits
 from wbc_tf.inference import Cartoonizer
+
+TEST_LIMITS = ServingLimits()                    # the defaults: short side 720, 200 MP, 4 MP network
+TEST_SHORT_SIDE = TEST_LIMITS.short_side
 
 
 # ---- fixtures ---------------------------------------------------------------------------------
@@ -54,7 +65,7 @@ def small_photos():
 @pytest.fixture(scope="module")
 def saved_model_dir(generator, tmp_path_factory):
     path = tmp_path_factory.mktemp("export") / "saved_model"
-    sm.export_saved_model(generator, path)
+    sm.export_saved_model(generator, path, limits=TEST_LIMITS)
     return str(path)
 
 
@@ -93,39 +104,56 @@ def test_reference_is_the_cartoonizer(generator, reference, small_photos):
         expected = cartoonizer.cartoonize(image)
         np.testing.assert_array_equal(reference.uint8_rgb(name, image), expected, err_msg=name)
         np.testing.assert_array_equal(out.astype(np.uint8), expected, err_msg=name)
+    # At a strength: Cartoonizer.cartoonize with that strength, exactly.
+    at = Cartoonizer(generator, InferenceConfig(short_side=0, fit="pad", strength=verify.CHECK_STRENGTH))
+    image = images["odd"]
+    np.testing.assert_array_equal(reference.uint8_rgb("odd", image, verify.CHECK_STRENGTH),
+                                  at.cartoonize(image))
+    np.testing.assert_array_equal(reference.float_rgb("odd", image, 0.0), image.astype(np.float32))
 
 
 # ---- SavedModel -------------------------------------------------------------------------------
 
 def test_saved_model_signatures(loaded):
-    assert set(loaded.signatures) == {sm.BYTES_SIGNATURE, sm.UINT8_SIGNATURE}
-    fn = loaded.signatures[sm.BYTES_SIGNATURE]
-    (spec,) = fn.structured_input_signature[1].values()
-    assert list(fn.structured_input_signature[1]) == [sm.BYTES_INPUT]
-    assert spec.dtype == tf.string and spec.shape.as_list() == [None]
-    assert fn.structured_outputs[sm.BYTES_OUTPUT].dtype == tf.string
-    fn = loaded.signatures[sm.UINT8_SIGNATURE]
-    (spec,) = fn.structured_input_signature[1].values()
-    assert list(fn.structured_input_signature[1]) == [sm.UINT8_INPUT]
-    assert spec.dtype == tf.uint8 and spec.shape.as_list() == [None, None, None, 3]
-    assert fn.structured_outputs[sm.UINT8_OUTPUT].dtype == tf.uint8
+    assert set(loaded.signatures) == {sm.BYTES_SIGNATURE, sm.UINT8_SIGNATURE, sm.BYTES_STRENGTH_SIGNATURE,
+                                      sm.UINT8_STRENGTH_SIGNATURE}
+    batch = [None, None, None, 3]
+    for name, inputs, dtype, shape, output, out_dtype in (
+            (sm.BYTES_SIGNATURE, [sm.BYTES_INPUT], tf.string, [None], sm.BYTES_OUTPUT, tf.string),
+            (sm.BYTES_STRENGTH_SIGNATURE, [sm.BYTES_INPUT, sm.STRENGTH_INPUT], tf.string, [None],
+             sm.BYTES_OUTPUT, tf.string),
+            (sm.UINT8_SIGNATURE, [sm.UINT8_INPUT], tf.uint8, batch, sm.UINT8_OUTPUT, tf.uint8),
+            (sm.UINT8_STRENGTH_SIGNATURE, [sm.UINT8_INPUT, sm.STRENGTH_INPUT], tf.uint8, batch,
+             sm.UINT8_OUTPUT, tf.uint8)):
+        fn = loaded.signatures[name]
+        specs = fn.structured_input_signature[1]
+        assert sorted(specs) == sorted(inputs), name
+        assert specs[inputs[0]].dtype == dtype and specs[inputs[0]].shape.as_list() == shape
+        if sm.STRENGTH_INPUT in specs:
+            assert specs[sm.STRENGTH_INPUT].dtype == tf.float32
+            assert specs[sm.STRENGTH_INPUT].shape.as_list() == [None]   # one per image (REST rows), or one
+        assert fn.structured_outputs[output].dtype == out_dtype
 
 
 def test_saved_model_has_no_assert_or_pyfunc(saved_model_dir):
     ops = set(sm.saved_model_ops(saved_model_dir))
     assert not ops & sm.FORBIDDEN_OPS
     assert {"DecodeImage", "EncodePng", "MirrorPad"} <= ops  # bytes path and reflect padding in-graph
-    assert "DecodeRaw" in ops                                 # EXIF orientation parsed in-graph
-    # Weights stored once (ExportArchive would store 11.7 MB).
-    assert sm.directory_size(saved_model_dir) < 7e6
+    assert "DecodeRaw" in ops                                 # EXIF orientation, header sizes in-graph
+    assert {"StringToNumber", "IgnoreErrorsDataset"} <= ops   # request errors without Assert (serving.py)
+    # Weights stored once (ExportArchive would store 11.7 MB); the four signatures' graphs: 1.3 MB.
+    assert sm.directory_size(os.path.join(saved_model_dir, "variables")) < 6.5e6
+    assert os.path.getsize(os.path.join(saved_model_dir, "saved_model.pb")) < 2.5e6
 
 
 def test_saved_model_equals_keras_exactly_in_fresh_process(saved_model_dir, small_photos, reference):
     """Both signatures, reloaded in a new process (PNG in/out for serving_default), plus the TF1
     session loader of TF Serving (saved_model_cli run): identical uint8 output, including a
     size that is not a multiple of 8."""
-    results = verify.check_saved_model(saved_model_dir, small_photos, reference)
-    assert len(results) == 3
+    results = verify.check_saved_model(saved_model_dir, small_photos, reference, limits=TEST_LIMITS)
+    assert [r.artefact.split()[-1] for r in results] == [
+        sm.BYTES_SIGNATURE, sm.UINT8_SIGNATURE, sm.BYTES_STRENGTH_SIGNATURE, sm.UINT8_STRENGTH_SIGNATURE,
+        sm.UINT8_SIGNATURE, sm.BYTES_SIGNATURE]                  # the last two: the session loader
     for result in results:
         assert result.passed, (result.artefact, result.check, result.measured)
         assert len(result.per_image) >= 1
@@ -134,6 +162,8 @@ def test_saved_model_equals_keras_exactly_in_fresh_process(saved_model_dir, smal
     assert odd, "a non-multiple-of-8 size must be in the check"
     exif = [name for name in results[0].per_image if "EXIF orientation 6" in name]
     assert exif, "serving_default must be checked on an EXIF-rotated JPEG"
+    rule = [name for name in results[0].per_image if f"short side rule: {TEST_SHORT_SIDE}" in name]
+    assert rule, "the shorter-side rule must be checked"
 
 
 @pytest.mark.parametrize("fmt, kwargs", [("JPEG", {"quality": 90}), ("BMP", {}), ("GIF", {}),
@@ -199,11 +229,113 @@ def test_uint8_signature_any_size_from_8(loaded, reference, small_photos, hw):
     np.testing.assert_array_equal(out[1], out[0])
 
 
-def test_uint8_signature_too_small_fails_cleanly(loaded):
-    """Reflect padding of 4 rows needs more than 4 rows: a plain op error (no Assert op needed).
-    (5..7 happen to work too, since their padding is smaller than the size; >= 8 is the contract.)"""
-    with pytest.raises(tf.errors.InvalidArgumentError):
-        loaded.signatures[sm.UINT8_SIGNATURE](images=tf.zeros([1, 4, 20, 3], tf.uint8))
+def test_uint8_signature_refuses_too_small_and_too_large_cleanly(loaded):
+    """Under 8 px, or more network pixels at once than --serving-max-network-pixels: an
+    InvalidArgument error that says why, before the network runs (no Assert op)."""
+    fn = loaded.signatures[sm.UINT8_SIGNATURE]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="images: 1 x 20x4 px: each side must be at "):
+        fn(images=tf.zeros([1, 4, 20, 3], tf.uint8))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="serving-max-network-pixels"):
+        fn(images=tf.zeros([1, 2048, 2048, 3], tf.uint8))                 # 4.2 MP > 4 MP
+    with pytest.raises(tf.errors.InvalidArgumentError, match="images: 3 x 1600x1000 px"):
+        fn(images=tf.zeros([3, 1000, 1600, 3], tf.uint8))                 # 1.6 MP each, 4.8 MP at once
+
+
+def _gif_of_frames(width, height, frames):
+    """A 1 kB GIF whose ``frames`` image descriptors each claim width x height pixels: giflib would
+    allocate all of them before TensorFlow looked at the first (the data is not even valid)."""
+    size = width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    head = b"GIF89a" + size + b"\x80\x00\x00" + b"\x00\x00\x00\xff\xff\xff"   # 2-colour table
+    frame = b"\x2c\x00\x00\x00\x00" + size + b"\x00" + b"\x02\x02\x4c\x01\x00"  # 1 data sub-block
+    return head + frame * frames + b"\x3b"
+
+
+def _png_bytes(image_rgb):
+    return cv2.imencode(".png", np.ascontiguousarray(image_rgb[..., ::-1]))[1].tobytes()
+
+
+def test_serving_default_refuses_bad_images_naming_them(loaded, small_photos, tmp_path):
+    """One bad image in a batch: InvalidArgument naming its index and the reason; a decompression
+    bomb (30000x30000 PNG, 2.6 MB) and a GIF of many frames are refused from the header."""
+    good = _png_bytes(small_photos["coffee 64x96"])
+    zero_png(tmp_path / "bomb.png", 30000, 30000)
+    jpeg = _encode(small_photos["coffee 64x96"], "JPEG")
+    cases = {
+        "bomb": ((tmp_path / "bomb.png").read_bytes(), r"PNG 30000x30000 px \(900000000 px to decode\)"),
+        "gif frames": (_gif_of_frames(2000, 2000, 60), r"GIF 2000x2000 px \(240000000 px to decode\)"),
+        "tiny": (_png_bytes(small_photos["coffee 64x96"][:7]), "96x7 px: each side must be at least 8 px"),
+        "text": (b"not an image", "not a JPEG, PNG, GIF, BMP or WebP file"),
+        "cut header": (good[:20], "the PNG header cannot be read"),
+        "cut data": (jpeg[: len(jpeg) // 2], "the image data cannot be decoded"),
+    }
+    fn = loaded.signatures[sm.BYTES_SIGNATURE]
+    for name, (data, reason) in cases.items():
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"images_bytes\[1\]: " + reason):
+            fn(images_bytes=tf.constant([good, data, good]))
+    assert len(fn(images_bytes=tf.constant([good, good]))[sm.BYTES_OUTPUT].numpy()) == 2  # still serving
+
+
+def test_strength_signatures(loaded, small_photos):
+    """strength 0 returns the photo, 1 the serving_default output, one value per image or one for all;
+    a strength outside 0..1 or a wrong count is refused, naming it."""
+    a, b = small_photos["coffee 64x96"], small_photos["astronaut 96x64"][:50, :43]
+    batch = tf.constant([_png_bytes(a), _png_bytes(b)])
+    bytes_fn = loaded.signatures[sm.BYTES_STRENGTH_SIGNATURE]
+    default = [_decode(p) for p in loaded.signatures[sm.BYTES_SIGNATURE](images_bytes=batch)[sm.BYTES_OUTPUT]
+               .numpy()]
+    out = [_decode(p) for p in bytes_fn(images_bytes=batch, strength=tf.constant([0.0, 1.0]))[sm.BYTES_OUTPUT]
+           .numpy()]
+    np.testing.assert_array_equal(out[0], a)
+    np.testing.assert_array_equal(out[1], default[1])
+    both = [_decode(p) for p in bytes_fn(images_bytes=batch, strength=tf.constant([0.0]))[sm.BYTES_OUTPUT]
+            .numpy()]
+    np.testing.assert_array_equal(both[1], b)
+    uint8_fn = loaded.signatures[sm.UINT8_STRENGTH_SIGNATURE]
+    images = tf.constant(np.stack([a, a]))
+    out = uint8_fn(images=images, strength=tf.constant([0.0, 1.0]))[sm.UINT8_OUTPUT].numpy()
+    np.testing.assert_array_equal(out[0], a)
+    np.testing.assert_array_equal(out[1], loaded.signatures[sm.UINT8_SIGNATURE](images=images[:1])[
+        sm.UINT8_OUTPUT].numpy()[0])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"strength\[1\] = 1.5: must be from 0"):
+        bytes_fn(images_bytes=batch, strength=tf.constant([0.5, 1.5]))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="strength: 3 values for 2 images"):
+        uint8_fn(images=images, strength=tf.constant([0.5, 0.5, 0.5]))
+
+
+def test_serving_default_24mp_jpeg_in_bounded_memory(generator, saved_model_dir, tmp_path, astronaut_rgb):
+    """The issue's bound: a 6000x4000 JPEG through the reloaded default export (short side 720) in a
+    fresh process answers at the command line's size and pixels with peak RSS < 2 GB; a 30000x30000
+    PNG sent first is refused without being decoded (decoding it alone would take 2.7 GB)."""
+    photo = cv2.resize(astronaut_rgb, (6000, 4000), interpolation=cv2.INTER_CUBIC)
+    jpeg = cv2.imencode(".jpg", photo[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])[1]
+    (tmp_path / "photo.jpg").write_bytes(jpeg.tobytes())
+    zero_png(tmp_path / "bomb.png", 30000, 30000)
+    script = textwrap.dedent("""
+        import os, resource, sys
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import tensorflow as tf
+        model, folder = sys.argv[1:]
+        fn = tf.saved_model.load(model).signatures["serving_default"]
+        read = lambda name: open(os.path.join(folder, name), "rb").read()
+        try:
+            fn(images_bytes=tf.constant([read("photo.jpg"), read("bomb.png")]))
+            sys.exit("the bomb was not refused")
+        except tf.errors.InvalidArgumentError as e:
+            assert "images_bytes[1]: PNG 30000x30000 px" in str(e), str(e)
+        png = fn(images_bytes=tf.constant([read("photo.jpg")]))["cartoons_bytes"].numpy()[0]
+        open(os.path.join(folder, "cartoon.png"), "wb").write(png)
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+    """)
+    proc = subprocess.run([sys.executable, "-c", script, saved_model_dir, str(tmp_path)], capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    peak_mb = int(proc.stdout.split()[-1])
+    assert peak_mb < 2048, f"peak RSS {peak_mb} MB"
+    cartoon = _decode((tmp_path / "cartoon.png").read_bytes())
+    assert cartoon.shape == (720, 1080, 3)
+    decoded = cv2.imdecode(jpeg, cv2.IMREAD_COLOR)
+    cli_rule = Cartoonizer(generator, InferenceConfig(fit="pad"))   # the default short side: 720
+    np.testing.assert_array_equal(cartoon, cli_rule.cartoonize_bgr(decoded)[..., ::-1])
 
 
 # ---- TFLite fp32 (CI) -------------------------------------------------------------------------
@@ -215,7 +347,9 @@ def test_fp32_tflite_signature_is_dynamic_rgb_float(fp32_model):
     assert list(inp["shape_signature"]) == [1, -1, -1, 3] and inp["dtype"] == np.float32
     assert out["dtype"] == np.float32
     assert runner.interpreter.get_signature_list() == {
-        "serving_default": {"inputs": [tfl.INPUT_NAME], "outputs": [tfl.OUTPUT_NAME]}}
+        "serving_default": {"inputs": [tfl.INPUT_NAME, tfl.STRENGTH_NAME], "outputs": [tfl.OUTPUT_NAME]}}
+    strength = runner.interpreter.get_input_details()[1]
+    assert list(strength["shape"]) == [1] and strength["dtype"] == np.float32 and runner.has_strength
 
 
 def test_fp32_tflite_matches_keras(fp32_model, small_photos, reference, tmp_path):
@@ -230,6 +364,11 @@ def test_fp32_tflite_matches_keras(fp32_model, small_photos, reference, tmp_path
     out = tfl.TFLiteRunner(fp32_model)(small_photos["coffee 64x96"])
     assert out.dtype == np.float32 and 0 <= out.min() and out.max() <= 255
     assert not np.all(out == np.floor(out))
+    # The strength input: 0 returns the input values exactly, 1 the default output.
+    image = small_photos["coffee 64x96"]
+    np.testing.assert_array_equal(tfl.TFLiteRunner(fp32_model)(image, 0.0), image.astype(np.float32))
+    np.testing.assert_array_equal(tfl.TFLiteRunner(fp32_model)(image, 1.0), out)
+    assert any("at strength" in name for name in result.per_image)
 
 
 def test_fp32_tflite_builtin_ops_only(fp32_model):

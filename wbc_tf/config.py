@@ -43,6 +43,9 @@ TFLiteVariant = Literal["fp32", "fp16", "dynamic_range", "int8"]
 
 BUNDLED = "bundled"        # the spelling of the bundled release weights wherever a weights path is taken
 RANDOM_VGG = "random"      # --vgg-weights random: an untrained VGG19 (smoke tests only)
+# Pixel limit of wbc-cartoonize and the SavedModel, read from a file's header before decoding: 200 MP
+# accepts 108 MP phone photos and 150 MP medium-format photos; 30000x30000 (900 MP) is refused.
+MAX_PIXELS = 200_000_000
 
 
 def choices(literal):
@@ -303,11 +306,23 @@ class ExportConfig:
     onnx_opset: int = 17
     # LiteRT interpreter threads for the checks; 0 = all cores.
     threads: int = 0
+    # --- SavedModel request limits (in the graph: each request is checked against them) ---
+    # serving_default (and serving_strength) reduce a photo whose shorter side is larger to this, like
+    # wbc-cartoonize --short-side (INTER_AREA, the same pixels); 0 = never (each image at its own size).
+    serving_short_side: int = InferenceConfig.short_side
+    # serving_default refuses an image with more pixels than this (e.g. 200M or 30000x30000), read from
+    # its header before anything is decoded (an InvalidArgument error naming the image); 0 = no limit.
+    serving_max_pixels: int = MAX_PIXELS
+    # Every signature refuses a network input (after the short-side rule, padded to multiples of 8) of
+    # more pixels than this: the SavedModel does not tile, and the network needs about 480 bytes per
+    # pixel on a CPU (4M: about 2 GB); 0 = no limit.
+    serving_max_network_pixels: int = 4_000_000
 
     def __post_init__(self):
         _check_choices(self)
         _check_guided_filter(self.gf_radius, self.gf_eps)
-        _check_at_least(self, 0, "threads")
+        _check_at_least(self, 0, "threads", "serving_max_pixels", "serving_max_network_pixels")
+        _check_off_or_multiple(self, "serving_short_side")
         parse_size(self.fixed_size)  # raises on a malformed size
 
     @property
@@ -407,8 +422,6 @@ class PrepareConfig:
 
 # --- wbc-cartoonize: files in, files out ---------------------------------------------------------------
 
-# 200 MP accepts 108 MP phone photos and 150 MP medium-format photos; 30000x30000 (900 MP) is refused.
-MAX_PIXELS = 200_000_000
 _PIXEL_UNITS = {"": 1, "k": 10**3, "m": 10**6, "mp": 10**6, "g": 10**9, "gp": 10**9}
 
 

@@ -258,10 +258,11 @@ def decode_like_imread(data):
     """Decode one encoded image (scalar tf.string) to (H, W, 3) uint8 RGB the way ``cv2.imread`` does.
 
     3 channels, alpha dropped (not composited), grey expanded, 16-bit PNGs reduced to their high
-    byte, first GIF frame. JPEGs use the accurate integer IDCT (libjpeg's JDCT_ISLOW, which OpenCV
-    and Pillow use): TensorFlow's default is the fast IDCT, which differs from ``cv2.imread`` in
-    ~60 % of the values, by up to 17. The EXIF orientation of a JPEG or PNG is applied afterwards,
-    as ``cv2.imread`` does, so a portrait phone photo comes out upright with H and W swapped.
+    byte, first GIF frame, WebP with or without alpha. JPEGs use the accurate integer IDCT (libjpeg's
+    JDCT_ISLOW, which OpenCV and Pillow use): TensorFlow's default is the fast IDCT, which differs
+    from ``cv2.imread`` in ~60 % of the values, by up to 17. The EXIF orientation of a JPEG or PNG is
+    applied afterwards, as ``cv2.imread`` does, so a portrait phone photo comes out upright with H and
+    W swapped.
 
     Raises:
         tf.errors.InvalidArgumentError: (when run) the data is not an image TF can decode.
@@ -275,7 +276,14 @@ def decode_like_imread(data):
         # For a 16-bit PNG, TF's uint8 decode keeps the high byte, like OpenCV.
         return tf.io.decode_image(data, channels=3, dtype=tf.uint8, expand_animations=False)
 
-    image = tf.cond(tf.io.is_jpeg(data), jpeg, other)
+    def webp():
+        # TensorFlow's WebP decoder only gives the file's own channels (3, or 4 with alpha: dropped).
+        return tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)[..., :3]
+
+    head = tf.strings.join([tf.strings.substr(data, 0, 12), b"\0" * 12])  # 12 bytes at least
+    is_webp = (tf.equal(tf.strings.substr(head, 0, 4), b"RIFF")
+               & tf.equal(tf.strings.substr(head, 8, 4), b"WEBP"))
+    image = tf.cond(tf.io.is_jpeg(data), jpeg, lambda: tf.cond(is_webp, webp, other))
     image = apply_orientation(image, exif_orientation(data))
     image.set_shape([None, None, 3])
     return image

@@ -14,7 +14,7 @@ import sys
 
 from wbc_tf.cli.args import add_dataclass_arguments, dataclass_from_args
 from wbc_tf.cli.console import output_dir_problem, run_command
-from wbc_tf.config import ConsoleOptions, ExportConfig
+from wbc_tf.config import ConsoleOptions, ExportConfig, parse_pixels
 
 PROG = "wbc-export"
 REPORT_FILE = "export_report.json"
@@ -29,7 +29,9 @@ examples:
   python export_tflite.py --output-dir out/ --fixed-size 0 --no-check
 """
 
-OVERRIDES = {"output_dir": {"required": True}}
+OVERRIDES = {"output_dir": {"required": True},
+             "serving_max_pixels": {"type": parse_pixels, "metavar": "N"},
+             "serving_max_network_pixels": {"type": parse_pixels, "metavar": "N"}}
 
 
 def build_parser():

@@ -11,6 +11,7 @@ from wbc_tf.export import saved_model as sm
 from wbc_tf.export import tflite as tfl
 from wbc_tf.export import verify
 from wbc_tf.export.onnx_export import export_onnx, onnx_available
+from wbc_tf.export.serving import ServingLimits
 from wbc_tf.export.verify import CheckResult
 
 SAVED_MODEL_DIR = "saved_model"
@@ -52,10 +53,11 @@ def export_all(config, generator=None, log=print):
     if "saved_model" in config.formats:
         path = os.path.join(out, SAVED_MODEL_DIR)
         log(f"writing {path}")
-        sm.export_saved_model(generator, path, radius, eps)
+        limits = ServingLimits.from_config(config)
+        sm.export_saved_model(generator, path, radius, eps, limits)
         if config.check:
             log("  checking (fresh process and session loader)")
-            results += verify.check_saved_model(path, check_set, reference)
+            results += verify.check_saved_model(path, check_set, reference, limits=limits)
         else:
             results.append(_not_checked(SAVED_MODEL_DIR, sm.directory_size(path), "not checked"))
 

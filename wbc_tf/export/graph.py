@@ -9,14 +9,22 @@ with the first and last steps in NumPy and the middle ("core") in a TF1 session 
 dynamic H and W. The exported graphs take **RGB** and do the channel flip, the normalisation and
 the clipping themselves, so clients never see BGR or [-1, 1].
 
-Three entry points, all built on `core`:
+The entry points, all built on `core`:
 
 * `float_rgb` (TFLite, ONNX): float32 RGB 0..255 in, clipped float32 RGB 0..255 out, *before*
   the truncating cast (an app may round or truncate). H, W must be multiples of 8.
-* `uint8_rgb` (SavedModel ``cartoonize``): uint8 RGB in and out, any H, W ≥ 8: reflect-pad to a
-  multiple of 8, run, crop back, truncate like ``astype(np.uint8)``.
-* `encoded_images` (SavedModel ``serving_default``): a batch of JPEG/PNG/BMP/GIF strings in, PNG
-  strings out, each image at its own size, EXIF orientation applied like ``cv2.imread``.
+* `uint8_rgb`: uint8 RGB in and out, any H, W ≥ 8: reflect-pad to a multiple of 8, run, crop
+  back, truncate like ``astype(np.uint8)``.
+* `encoded_images` (SavedModel ``serving_default``): a batch of JPEG/PNG/BMP/GIF/WebP strings in, PNG
+  strings out, EXIF orientation applied like ``cv2.imread``, the shorter-side rule of the command
+  line applied exactly (`wbc_tf.tf_resize`), every image checked before it is decoded
+  (`wbc_tf.export.serving`: pixel limits, clean errors naming the image).
+* `checked_uint8_rgb` (SavedModel ``cartoonize``): `uint8_rgb` behind the same network-size checks.
+
+Style strength (an optional second input of each): `blend_strength`, the cross-fade of
+`wbc_tf.inference.blend_strength` with the same three float32 operations, on the clipped 0..255
+output and the input photo, before the truncating cast. Without a strength the graphs have no blend
+ops at all, so their output is the same as without the feature, bit for bit.
 
 Bit-exactness with the NumPy-framed original (used by the SavedModel checks) needs two things:
 
@@ -31,9 +39,9 @@ import numpy as np
 import tensorflow as tf
 
 from wbc_tf.config import MULTIPLE, ExportConfig
+from wbc_tf.export import serving
 from wbc_tf.guided_filter import guided_filter
 from wbc_tf.inference import normalize
-from wbc_tf.tf_decode import decode_like_imread
 
 # The export's guided filter (by default the inference one: r=1, eps=5e-3).
 GF_RADIUS = ExportConfig.gf_radius
@@ -61,6 +69,20 @@ def normalize_float(images):
 def denormalize(y):
     """[-1, 1] network output → float32 0..255, clipped, *not* truncated: ``clip((y+1)·127.5)``."""
     return tf.clip_by_value((y + 1.0) * 127.5, 0.0, 255.0)
+
+
+def blend_strength(cartoon, photo, strength):
+    """``(1 − s)·photo + s·cartoon`` (float32 0..255; ``strength`` broadcasts, e.g. (N, 1, 1, 1)).
+
+    The same operations as `wbc_tf.inference.blend_strength`: exact at s = 1 (the cartoon) and s = 0.
+    """
+    strength = tf.cast(strength, tf.float32)
+    return (1.0 - strength) * photo + strength * cartoon
+
+
+def _per_image(strength, rank=4):
+    """(N,) or (1,) strengths → shape (N or 1, 1, 1, 1) for an (N, H, W, C) batch."""
+    return tf.reshape(tf.cast(strength, tf.float32), [-1] + [1] * (rank - 1))
 
 
 def reflect_pad(images, multiple=MULTIPLE):
@@ -111,28 +133,94 @@ class CartoonGraph:
         """G then guided filter: (N, H, W, 3) BGR [-1, 1] → (N, H, W, 3) BGR, unbounded."""
         return self._core(photo)
 
-    def float_rgb(self, images):
-        """(N, H, W, 3) float32 RGB 0..255, H, W multiples of 8 → clipped float32 RGB 0..255."""
-        photo = normalize_float(rgb_to_bgr(images))
-        return rgb_to_bgr(denormalize(self.core(photo)))
+    def float_rgb(self, images, strength=None):
+        """(N, H, W, 3) float32 RGB 0..255, H, W multiples of 8 → clipped float32 RGB 0..255.
 
-    def uint8_rgb(self, images):
-        """(N, H, W, 3) uint8 RGB, any H, W ≥ 8 → uint8 RGB of the same size (truncating cast)."""
+        ``strength`` (optional, (1,) or (N,) float32): `blend_strength` with ``images``.
+        """
+        photo = normalize_float(rgb_to_bgr(images))
+        cartoon = rgb_to_bgr(denormalize(self.core(photo)))
+        if strength is None:
+            return cartoon
+        return blend_strength(cartoon, images, _per_image(strength))
+
+    def uint8_rgb(self, images, strength=None):
+        """(N, H, W, 3) uint8 RGB, any H, W ≥ 8 → uint8 RGB of the same size (truncating cast).
+
+        ``strength`` (optional, (1,) or (N,) float32 in 0..1): `blend_strength` with the photo.
+        """
         padded, size = reflect_pad(images)
         photo = normalize_uint8(rgb_to_bgr(padded))
         cartoon = rgb_to_bgr(denormalize(self.core(photo)))
+        if strength is not None:
+            cartoon = blend_strength(cartoon, tf.cast(padded, tf.float32), _per_image(strength))
         # Values are already clipped to 0..255, so the cast truncates exactly like astype(uint8).
         return tf.cast(crop_to(cartoon, size), tf.uint8)
 
-    def encoded_images(self, images_bytes):
-        """(N,) tf.string of JPEG/PNG/BMP/GIF → (N,) tf.string of PNG; each image keeps its size.
+    def checked_uint8_rgb(self, images, strength=None, limits=serving.ServingLimits(),
+                          name="images"):
+        """`uint8_rgb` after checking the request: each side ≥ 8 px, at most ``limits.max_network_pixels``
+        for the whole batch, a valid ``strength``; otherwise an InvalidArgument error naming ``name``."""
+        shape = tf.shape(images, out_type=tf.int64)
+        problem = serving.network_problem(shape[1], shape[2], limits, batch=shape[0])
+        problem = tf.where(tf.equal(problem, ""), "", tf.strings.join([name, ": ", problem]))
+        if strength is not None:
+            strength_problem, strength = serving.strength_per_image(strength, tf.cast(shape[0], tf.int32))
+            problem = tf.where(tf.equal(problem, ""), strength_problem, problem)
 
-        Decoding follows ``cv2.imread`` of the original (`wbc_tf.tf_decode.decode_like_imread`). Images are
-        processed one at a time because their sizes may differ.
+        def refuse():
+            return tf.fill([1, 1, 1, 3], tf.cast(tf.strings.to_number(serving.fail(problem)), tf.uint8))
+
+        return tf.cond(tf.equal(problem, ""), lambda: self.uint8_rgb(images, strength), refuse)
+
+    def encoded_images(self, images_bytes, strength=None, limits=serving.ServingLimits(),
+                       name="images_bytes"):
+        """(N,) tf.string of JPEG/PNG/BMP/GIF/WebP → (N,) tf.string of PNG.
+
+        Every image is checked from its header first (`wbc_tf.export.serving`); the first bad one (or a
+        bad ``strength``) fails the request with an InvalidArgument error naming it, before anything
+        is decoded. Then one image at a time (their sizes differ; one at a time bounds the memory):
+        decode like ``cv2.imread`` (`wbc_tf.tf_decode.decode_like_imread`), the shorter-side rule
+        (``limits.short_side``, INTER_AREA like the command line), `uint8_rgb`, PNG.
+
+        Args:
+            images_bytes: (N,) tf.string.
+            strength: optional (N,) or (1,) float32 in 0..1.
+            limits: a `wbc_tf.export.serving.ServingLimits`.
+            name: the input's name in error messages.
         """
-        def one(data):
-            image = decode_like_imread(data)                     # (H, W, 3) uint8 RGB
-            return tf.io.encode_png(self.uint8_rgb(image[tf.newaxis])[0])
+        n = tf.size(images_bytes)
+        problems = tf.map_fn(lambda data: serving.header_problem(data, limits), images_bytes,
+                             fn_output_signature=tf.TensorSpec([], tf.string))
+        bad, message = serving.first_problem(problems, name)
+        values = tf.ones([n], tf.float32)
+        if strength is not None:
+            strength_problem, values = serving.strength_per_image(strength, n)
+            message = tf.where(tf.equal(strength_problem, ""), message, strength_problem)
+            bad |= tf.not_equal(strength_problem, "")
 
-        return tf.map_fn(one, images_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
+        def one(args):
+            index, data, s = args
+            image = serving.decode_or_empty(data)                 # (H, W, 3) uint8 RGB, or (0, 0, 3)
 
+            def run():
+                resized = serving.resize_short_side(image, limits.short_side)
+                shape = tf.shape(resized, out_type=tf.int64)
+                problem = serving.network_problem(shape[0], shape[1], limits)  # a header that lied
+
+                def network():
+                    cartoon = self.uint8_rgb(resized[tf.newaxis], None if strength is None else s[tf.newaxis])
+                    return tf.io.encode_png(cartoon[0])
+
+                return tf.cond(tf.equal(problem, ""), network,
+                               lambda: serving.fail(serving.text(name, "[", index, "]: ", problem)))
+
+            undecodable = serving.text(name, "[", index,
+                                       "]: the image data cannot be decoded (truncated or corrupt)")
+            return tf.cond(tf.equal(tf.size(image), 0), lambda: serving.fail(undecodable), run)
+
+        def process():
+            return tf.map_fn(one, (tf.range(n), images_bytes, values), parallel_iterations=1,
+                             fn_output_signature=tf.TensorSpec([], tf.string))
+
+        return tf.cond(bad, lambda: tf.fill([n], serving.fail(message)), process)

@@ -1,11 +1,22 @@
-"""SavedModel for TF Serving: ``serving_default`` (encoded bytes) and ``cartoonize`` (uint8 RGB).
+"""SavedModel for TF Serving: encoded bytes or uint8 RGB in, each with and without a style strength.
 
-Signatures (both accept any H, W ≥ 8; reflect-pad to a multiple of 8 inside, crop back; no resize):
+Signatures (`wbc_tf.export.graph`; all reflect-pad to a multiple of 8 inside and crop back):
 
-* ``serving_default``: ``images_bytes`` tf.string (N,) of JPEG/PNG/BMP/GIF → ``cartoons_bytes``
+* ``serving_default``: ``images_bytes`` tf.string (N,) of JPEG/PNG/BMP/GIF/WebP → ``cartoons_bytes``
   tf.string (N,) of PNG. The ``_bytes`` suffixes are TF Serving's REST convention: inputs arrive as
-  ``{"b64": ...}`` and outputs are returned base64-encoded.
-* ``cartoonize``: ``images`` uint8 (N, H, W, 3) RGB → ``cartoons`` uint8 (N, H, W, 3) RGB.
+  ``{"b64": ...}`` and outputs are returned base64-encoded. The shorter-side rule of the command line
+  (``--serving-short-side``, default 720) and the request limits of `wbc_tf.export.serving` apply.
+* ``serving_strength``: the same plus ``strength`` float32 (N,) or (1,) in 0..1.
+* ``cartoonize``: ``images`` uint8 (N, H, W, 3) RGB, any H, W ≥ 8 → ``cartoons`` uint8 (N, H, W, 3)
+  RGB; no resize (the client picks the size), at most ``--serving-max-network-pixels`` per request.
+* ``cartoonize_strength``: the same plus ``strength``.
+
+Why the strength is a second signature and not an optional input of ``serving_default``: a
+SignatureDef input cannot be optional for every server. TensorFlow 2.21 can store a default
+(``SignatureDef.defaults``), but TF Serving's REST row format ("instances") then needs every
+instance as an object naming every input, and older servers refuse a request that does not feed
+every input ("input size does not match signature"). So ``serving_default`` keeps its one input
+(strength 1: today's output, bit for bit), and the strength has its own signatures.
 
 Why `tf.saved_model.save` of a `tf.Module` holding the *tf.Variables* rather than
 `keras.export.ExportArchive` or the Keras model itself: tracking the Keras model stores Keras
@@ -21,54 +32,69 @@ import tensorflow as tf
 from tensorflow.core.protobuf import saved_model_pb2
 
 from wbc_tf.export.graph import GF_EPS, GF_RADIUS, CartoonGraph
+from wbc_tf.export.serving import ServingLimits
 
 BYTES_SIGNATURE = "serving_default"
 UINT8_SIGNATURE = "cartoonize"
+BYTES_STRENGTH_SIGNATURE = "serving_strength"
+UINT8_STRENGTH_SIGNATURE = "cartoonize_strength"
 BYTES_INPUT, BYTES_OUTPUT = "images_bytes", "cartoons_bytes"
 UINT8_INPUT, UINT8_OUTPUT = "images", "cartoons"
+STRENGTH_INPUT = "strength"
 
 # Ops that must never be in a serving graph: Python callbacks cannot be served, asserts abort.
 FORBIDDEN_OPS = frozenset({"Assert", "PyFunc", "PyFuncStateless", "EagerPyFunc", "Print", "PrintV2"})
 
 
-def serving_module(generator, radius=GF_RADIUS, eps=GF_EPS):
-    """A `tf.Module` with the two signature functions and the generator's variables.
+def serving_module(generator, radius=GF_RADIUS, eps=GF_EPS, limits=ServingLimits()):
+    """A `tf.Module` with the four signature functions and the generator's variables.
+
+    Args:
+        limits: the `wbc_tf.export.serving.ServingLimits` compiled into the graph.
 
     Returns:
-        module with ``module.serve_bytes`` and ``module.serve_uint8`` (`tf.function`s with input
-        signatures) and ``module.weights`` (the captured tf.Variables).
+        module with ``module.entry_points`` (``{signature name: tf.function}``, each with an input
+        signature) and ``module.weights`` (the captured tf.Variables).
     """
     graph = CartoonGraph(generator, radius, eps, barrier=True)
     module = tf.Module()
+    bytes_spec = tf.TensorSpec([None], tf.string, name=BYTES_INPUT)
+    uint8_spec = tf.TensorSpec([None, None, None, 3], tf.uint8, name=UINT8_INPUT)
+    strength_spec = tf.TensorSpec([None], tf.float32, name=STRENGTH_INPUT)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name=BYTES_INPUT)])
+    @tf.function(input_signature=[bytes_spec])
     def serve_bytes(images_bytes):
-        return {BYTES_OUTPUT: graph.encoded_images(images_bytes)}
+        return {BYTES_OUTPUT: graph.encoded_images(images_bytes, limits=limits, name=BYTES_INPUT)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=UINT8_INPUT)])
+    @tf.function(input_signature=[bytes_spec, strength_spec])
+    def serve_bytes_strength(images_bytes, strength):
+        return {BYTES_OUTPUT: graph.encoded_images(images_bytes, strength, limits, BYTES_INPUT)}
+
+    @tf.function(input_signature=[uint8_spec])
     def serve_uint8(images):
-        return {UINT8_OUTPUT: graph.uint8_rgb(images)}
+        return {UINT8_OUTPUT: graph.checked_uint8_rgb(images, limits=limits, name=UINT8_INPUT)}
 
-    module.serve_bytes = serve_bytes
-    module.serve_uint8 = serve_uint8
+    @tf.function(input_signature=[uint8_spec, strength_spec])
+    def serve_uint8_strength(images, strength):
+        return {UINT8_OUTPUT: graph.checked_uint8_rgb(images, strength, limits, UINT8_INPUT)}
+
+    module.entry_points = {BYTES_SIGNATURE: serve_bytes, BYTES_STRENGTH_SIGNATURE: serve_bytes_strength,
+                         UINT8_SIGNATURE: serve_uint8, UINT8_STRENGTH_SIGNATURE: serve_uint8_strength}
     captured = {}
-    for fn in (serve_bytes, serve_uint8):
+    for fn in module.entry_points.values():
         for v in fn.get_concrete_function().variables:
             captured[id(v)] = v
     module.weights = list(captured.values())
     return module
 
 
-def export_saved_model(generator, path, radius=GF_RADIUS, eps=GF_EPS):
+def export_saved_model(generator, path, radius=GF_RADIUS, eps=GF_EPS, limits=ServingLimits()):
     """Write the SavedModel to ``path`` (a directory) and return the in-memory module.
 
     The returned module's functions are what the checks compare the reloaded model with.
     """
-    module = serving_module(generator, radius, eps)
-    tf.saved_model.save(module, os.fspath(path), signatures={
-        BYTES_SIGNATURE: module.serve_bytes,
-        UINT8_SIGNATURE: module.serve_uint8,
-    })
+    module = serving_module(generator, radius, eps, limits)
+    tf.saved_model.save(module, os.fspath(path), signatures=dict(module.entry_points))
     return module
 
 

@@ -1,8 +1,11 @@
 """TFLite / LiteRT conversion with builtin ops only, op listing and GPU-delegate analysis.
 
 Every model maps ``image`` float32 (1, H, W, 3) **RGB 0..255** (an Android Bitmap's values, as
-floats) to ``cartoon`` float32 (1, H, W, 3) RGB 0..255, clipped but *not* truncated: the channel
-flip, ``/127.5 − 1`` and ``(y + 1)·127.5`` are inside the graph. H and W must be multiples of 8.
+floats) and ``strength`` float32 (1,) (style strength 0..1: 1 = the cartoon, 0 = the photo) to
+``cartoon`` float32 (1, H, W, 3) RGB 0..255, clipped but *not* truncated: the channel flip,
+``/127.5 − 1``, ``(y + 1)·127.5`` and the strength blend ``(1 − s)·image + s·cartoon``
+(`wbc_tf.export.graph.blend_strength`: SUB, MUL, ADD, builtin ops) are inside the graph. H and W
+must be multiples of 8.
 Dynamic models have the signature (1, -1, -1, 3) (call ``resizeInput`` first); fixed-size ones a
 static shape (for ML Model Binding and the GPU delegate; their guided filter needs no
 SHAPE/FILL/PACK ops because the window counts are folded to constants).
@@ -32,7 +35,7 @@ import tensorflow as tf
 from wbc_tf.config import TFLiteVariant, choices
 from wbc_tf.export.graph import GF_EPS, GF_RADIUS, CartoonGraph
 
-INPUT_NAME, OUTPUT_NAME = "image", "cartoon"
+INPUT_NAME, STRENGTH_NAME, OUTPUT_NAME = "image", "strength", "cartoon"
 
 
 class NonBuiltinOpError(RuntimeError):
@@ -48,7 +51,7 @@ def tflite_filename(variant, size=None):
 def float_function(generator, size=None, radius=GF_RADIUS, eps=GF_EPS):
     """The float model as a concrete function plus the `tf.Module` that owns its variables.
 
-    ``image`` (1, H, W, 3) float RGB 0..255 → ``{'cartoon': same shape}``.
+    ``image`` (1, H, W, 3) float RGB 0..255, ``strength`` (1,) float → ``{'cartoon': same shape as image}``.
 
     Args:
         size: (H, W) for a static shape; None for dynamic H, W.
@@ -59,9 +62,10 @@ def float_function(generator, size=None, radius=GF_RADIUS, eps=GF_EPS):
     graph = CartoonGraph(generator, radius, eps, barrier=False)
     h, w = size if size else (None, None)
 
-    @tf.function(input_signature=[tf.TensorSpec([1, h, w, 3], tf.float32, name=INPUT_NAME)])
-    def cartoonize(image):
-        return {OUTPUT_NAME: graph.float_rgb(image)}
+    @tf.function(input_signature=[tf.TensorSpec([1, h, w, 3], tf.float32, name=INPUT_NAME),
+                                  tf.TensorSpec([1], tf.float32, name=STRENGTH_NAME)])
+    def cartoonize(image, strength):
+        return {OUTPUT_NAME: graph.float_rgb(image, strength)}
 
     concrete_fn = cartoonize.get_concrete_function()
     # The converter must see the raw tf.Variables: given the Keras model as the trackable object,
@@ -102,7 +106,7 @@ def _int8(concrete_fn, module, calibration, generator_name):
 
     def representative():
         for batch in calibration:
-            yield [batch]
+            yield [batch, np.ones([1], np.float32)]       # the generator sees the photos; strength 1
 
     converter = builtin_converter(concrete_fn, module)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -124,7 +128,7 @@ def convert(generator, variant="fp32", size=None, calibration=None, radius=GF_RA
         variant: one of `wbc_tf.config.TFLiteVariant`.
         size: (H, W) for a fixed-shape model, None for dynamic.
         calibration: list of float32 (1, h, w, 3) RGB 0..255 arrays (``int8`` only; with ``size``
-            they must have that size).
+            they must have that size). Calibrated at strength 1.
 
     Returns:
         The model as bytes, checked to contain builtin ops only.
@@ -260,11 +264,15 @@ class TFLiteRunner:
     Example:
         >>> run = TFLiteRunner("wbc_fp32.tflite")
         >>> cartoon = run(photo)       # (H, W, 3) uint8 or float RGB → float32 RGB 0..255
+        >>> softer = run(photo, 0.5)   # style strength 0.5 (models with a strength input)
     """
 
     def __init__(self, model, num_threads=None):
         self.interpreter = interpreter(model, num_threads)
-        self._input = self.interpreter.get_input_details()[0]
+        inputs = self.interpreter.get_input_details()
+        self._input = next(d for d in inputs if len(d["shape"]) == 4)
+        # Files written before the strength input existed have only the image input.
+        self._strength = next((d for d in inputs if len(d["shape"]) == 1), None)
         self._output = self.interpreter.get_output_details()[0]
         self.dynamic = bool(np.any(self._input["shape_signature"][1:3] < 0))
         self._shape = None
@@ -272,7 +280,12 @@ class TFLiteRunner:
             self.interpreter.allocate_tensors()
             self._shape = tuple(self._input["shape"])
 
-    def __call__(self, image):
+    @property
+    def has_strength(self):
+        """True when the model takes a ``strength`` input."""
+        return self._strength is not None
+
+    def __call__(self, image, strength=1.0):
         image = np.asarray(image, dtype=np.float32)[None]          # (1, H, W, 3)
         if self._shape != image.shape:
             if not self.dynamic:
@@ -281,5 +294,9 @@ class TFLiteRunner:
             self.interpreter.allocate_tensors()
             self._shape = image.shape
         self.interpreter.set_tensor(self._input["index"], image)
+        if self._strength is not None:
+            self.interpreter.set_tensor(self._strength["index"], np.asarray([strength], np.float32))
+        elif strength != 1:
+            raise ValueError("this model has no strength input")
         self.interpreter.invoke()
         return self.interpreter.get_tensor(self._output["index"])[0]

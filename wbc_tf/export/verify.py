@@ -10,12 +10,16 @@ Criteria (issue #5), all in 0..255 units, on real photos including a non-square 
 
 * TFLite ``fp32`` and ONNX: max |Δ| ≤ 1 on the float output; ``fp16``: max |Δ| ≤ 2;
   ``dynamic_range`` and ``int8``: PSNR ≥ 30 dB. Builtin ops only (no Flex).
-* SavedModel: reloaded in a *fresh process*, both signatures give the reference's uint8 output
+* SavedModel: reloaded in a *fresh process*, every signature gives the reference's uint8 output
   exactly (``serving_default`` through PNG, so losslessly), including a size that is not a
   multiple of 8; ``serving_default`` also gets a JPEG with EXIF Orientation 6 and must return
-  the reference's output for that JPEG as ``cv2.imread`` reads it (decoded and rotated); the
-  TF1-style session loader that TF Serving uses (``saved_model_cli run``) gives ``cartoonize``'s
-  output exactly too; no Assert / PyFunc ops.
+  the reference's output for that JPEG as ``cv2.imread`` reads it (decoded and rotated), and a
+  photo larger than the serving short side, which must come back as the command line's shorter-side
+  rule makes it (INTER_AREA, bit for bit); ``serving_strength`` and ``cartoonize_strength`` at
+  `CHECK_STRENGTH` give the reference at that strength exactly; the TF1-style session loader that
+  TF Serving uses (``saved_model_cli run``) gives ``cartoonize``'s and ``serving_default``'s output
+  exactly too; no Assert / PyFunc ops.
+* TFLite files with a ``strength`` input: the first photo also at `CHECK_STRENGTH`, same criterion.
 
 Photos: the check photos and the int8 calibration photos ship with scikit-image (nothing is
 downloaded) and are disjoint, so quantisation is not judged on its own calibration data. Extra
@@ -38,8 +42,10 @@ from wbc_tf.config import InferenceConfig
 from wbc_tf.export import saved_model as sm
 from wbc_tf.export import tflite as tfl
 from wbc_tf.export.graph import GF_EPS, GF_RADIUS
+from wbc_tf.export.serving import ServingLimits
 from wbc_tf.image_io import decode_image, encode_image, read_image
-from wbc_tf.inference import Cartoonizer, denormalize, denormalize_float, resize_crop
+from wbc_tf.inference import (Cartoonizer, blend_strength, denormalize, denormalize_float, plan_geometry,
+                              resize_crop, resize_to)
 
 # Check photos: one square, one non-square (H, W already multiples of 8).
 CHECK_PHOTOS = ("astronaut", "coffee")          # 512x512, 400x600
@@ -54,6 +60,8 @@ TFLITE_CRITERIA = {
     "int8": ("psnr", 30.0),
 }
 ONNX_CRITERION = ("max_abs", 1.0)
+# The style strength the strength signatures and inputs are checked at (besides 1, the default path).
+CHECK_STRENGTH = 0.5
 
 
 # --- photos ------------------------------------------------------------------------------------
@@ -187,14 +195,25 @@ class Reference:
             self._outputs[key] = self.cartoonizer.cartoonize_float(bgr)
         return self._outputs[key]
 
-    def float_rgb(self, name, image):
-        """(H, W, 3) uint8 RGB, any H, W ≥ 8 → float32 RGB 0..255, clipped, not truncated."""
-        return np.ascontiguousarray(denormalize_float(self._output(name, image))[..., ::-1])
+    def float_rgb(self, name, image, strength=None):
+        """(H, W, 3) uint8 RGB, any H, W ≥ 8 → float32 RGB 0..255, clipped, not truncated.
 
-    def uint8_rgb(self, name, image):
-        """(H, W, 3) uint8 RGB → uint8 RGB, what `Cartoonizer.cartoonize` returns."""
-        cartoon = denormalize(self._output(name, image), self.cartoonizer.config.rounding)
-        return np.ascontiguousarray(cartoon[..., ::-1])
+        ``strength`` (None = 1): `wbc_tf.inference.blend_strength` with the photo, before any rounding.
+        """
+        out = denormalize_float(self._output(name, image))[..., ::-1]
+        if strength is not None:
+            out = blend_strength(np.ascontiguousarray(out), np.asarray(image, np.float32), strength)
+        return np.ascontiguousarray(out)
+
+    def uint8_rgb(self, name, image, strength=None):
+        """(H, W, 3) uint8 RGB → uint8 RGB, what `Cartoonizer.cartoonize` returns (at ``strength``)."""
+        if strength is None:
+            cartoon = denormalize(self._output(name, image), self.cartoonizer.config.rounding)
+            return np.ascontiguousarray(cartoon[..., ::-1])
+        out = self.float_rgb(name, image, strength)
+        if self.cartoonizer.config.rounding == "round":
+            np.rint(out, out=out)
+        return out.astype(np.uint8)
 
 
 # --- results -----------------------------------------------------------------------------------
@@ -246,18 +265,24 @@ def _passes(per_image, metric, bound):
 
 # --- TFLite and ONNX ---------------------------------------------------------------------------
 
-def check_float_runner(artefact, size, runner, photos, reference, criterion):
+def check_float_runner(artefact, size, runner, photos, reference, criterion, strength=None):
     """Compare a float-output runner (TFLite / ONNX) with the reference on ``photos``.
 
     Args:
-        runner: callable (H, W, 3) uint8 RGB → float32 RGB 0..255.
+        runner: callable (H, W, 3) uint8 RGB → float32 RGB 0..255; with ``strength``, also
+            ``runner(image, strength)``.
         photos: ``{name: uint8 RGB}`` with H, W multiples of 8.
         reference: a `Reference`.
         criterion: ``(metric, bound)``.
+        strength: if given, the first photo is also run at this strength.
     """
     metric, bound = criterion
     per_image = {name: compare(runner(image), reference.float_rgb(name, image))
                  for name, image in photos.items()}
+    if strength is not None:
+        name, image = next(iter(photos.items()))
+        per_image[f"{name} at strength {strength:g}"] = compare(
+            runner(image, strength), reference.float_rgb(name, image, strength))
     return CheckResult(artefact, size, _describe(metric, bound) + " vs Keras",
                        _passes(per_image, metric, bound), _summary(per_image), per_image)
 
@@ -270,8 +295,9 @@ def check_tflite(path, variant, photos, reference, num_threads=None):
     ops = tfl.op_counts(model)
     flex = tfl.non_builtin_ops(model)
     gpu, gpu_detail = tfl.gpu_compatibility(model)
-    result = check_float_runner(name, len(model), tfl.TFLiteRunner(model, num_threads), photos,
-                                reference, TFLITE_CRITERIA[variant])
+    runner = tfl.TFLiteRunner(model, num_threads)
+    result = check_float_runner(name, len(model), runner, photos, reference, TFLITE_CRITERIA[variant],
+                                CHECK_STRENGTH if runner.has_strength else None)
     result.info.update(ops=ops, non_builtin=flex, gpu_compatible=gpu, gpu_detail=gpu_detail)
     if flex:
         result.passed = False
@@ -328,15 +354,33 @@ def saved_model_photos(photos):
     return out
 
 
-def run_reloaded(path, images, encoded=(), timeout=900):
-    """Run both signatures of the SavedModel at ``path`` in a fresh Python process.
+def short_side_photo(photos, short_side):
+    """``(name, png, resized)``: the last photo scaled up (INTER_CUBIC) to a shorter side of
+    ``short_side`` + 40 px, as a PNG, and what the command line's shorter-side rule makes of it
+    (INTER_AREA back to ``short_side``), in RGB; None when ``short_side`` is 0 (no rule)."""
+    if not short_side:
+        return None
+    name, image = list(photos.items())[-1]
+    h, w = image.shape[:2]
+    scale = (short_side + 40) / min(h, w)
+    big = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_CUBIC)
+    geometry = plan_geometry(*big.shape[:2], InferenceConfig(short_side=short_side, fit="pad"))
+    resized = np.ascontiguousarray(resize_to(big, geometry))
+    label = f"{name} at {big.shape[1]}x{big.shape[0]} (short side rule: {short_side})"
+    return label, _png(big), resized
+
+
+def run_reloaded(path, images, encoded=(), strength=None, strength_encoded=None, timeout=900):
+    """Run the SavedModel's signatures at ``path`` in a fresh Python process.
 
     ``images`` go to ``cartoonize`` one by one and, PNG-encoded, to ``serving_default``; the
     ``encoded`` files (uint8 vectors) are appended to that ``serving_default`` batch as they are.
+    With a ``strength``, the same go to ``cartoonize_strength`` and ``serving_strength`` (of the
+    ``encoded`` files only the first ``strength_encoded``, None = all).
 
     Returns:
-        ``(uint8_outputs, png_outputs)``: lists of (H, W, 3) uint8 RGB; ``png_outputs`` in the
-        order of ``images`` followed by ``encoded``.
+        ``{'uint8': [...], 'png': [...]}`` (plus ``'strength_uint8'``, ``'strength_png'``): lists of
+        (H, W, 3) uint8 RGB; the PNG lists in the order of ``images`` followed by ``encoded``.
     """
     with tempfile.TemporaryDirectory() as tmp:
         inputs, outputs = os.path.join(tmp, "in.npz"), os.path.join(tmp, "out.npz")
@@ -346,13 +390,21 @@ def run_reloaded(path, images, encoded=(), timeout=900):
             arrays[f"encoded_{i}"] = _png(image)
         for j, data in enumerate(encoded):
             arrays[f"encoded_{len(images) + j}"] = np.asarray(data, np.uint8)
+        if strength is not None:
+            arrays["strength"] = np.asarray([strength], np.float32)
+            if strength_encoded is not None:  # the images' PNGs come first in the batch
+                arrays["strength_encoded"] = np.asarray(len(images) + strength_encoded)
         np.savez(inputs, **arrays)
         _run([sys.executable, "-m", "wbc_tf.export.reload_check", os.fspath(path), inputs, outputs],
              timeout)
+        results = {}
         with np.load(outputs) as out:
-            uint8 = [out[f"uint8_{i}"] for i in range(len(images))]
-            pngs = [_decode_rgb(out[f"png_{i}"]) for i in range(len(images) + len(encoded))]
-    return uint8, pngs
+            for prefix in ("", "strength_") if strength is not None else ("",):
+                results[prefix + "uint8"] = [out[f"{prefix}uint8_{i}"] for i in range(len(images))]
+                count = len(encoded) if not prefix or strength_encoded is None else strength_encoded
+                results[prefix + "png"] = [_decode_rgb(out[f"{prefix}png_{i}"])
+                                           for i in range(len(images) + count)]
+    return results
 
 
 def run_session_loader(path, image, timeout=900):
@@ -364,6 +416,24 @@ def run_session_loader(path, image, timeout=900):
               "--dir", os.fspath(path), "--tag_set", "serve", "--signature_def", sm.UINT8_SIGNATURE,
               "--inputs", f"{sm.UINT8_INPUT}={inputs}", "--outdir", tmp], timeout)
         return np.load(os.path.join(tmp, f"{sm.UINT8_OUTPUT}.npy"))[0]
+
+
+def run_session_loader_bytes(path, encoded, timeout=900):
+    """Run ``serving_default`` on the ``encoded`` files (uint8 vectors) through ``saved_model_cli run``:
+    the session loader of TF Serving, with the request checks, tf.data decoding and resize in the graph.
+
+    Returns:
+        the outputs as (H, W, 3) uint8 RGB.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = os.path.join(tmp, "images_bytes.npy")
+        np.save(inputs, np.array([np.asarray(e, np.uint8).tobytes() for e in encoded], dtype=object),
+                allow_pickle=True)
+        _run([sys.executable, "-m", "tensorflow.python.tools.saved_model_cli", "run",
+              "--dir", os.fspath(path), "--tag_set", "serve", "--signature_def", sm.BYTES_SIGNATURE,
+              "--inputs", f"{sm.BYTES_INPUT}={inputs}", "--outdir", tmp], timeout)
+        pngs = np.load(os.path.join(tmp, f"{sm.BYTES_OUTPUT}.npy"), allow_pickle=True)
+        return [_decode_rgb(np.frombuffer(png, np.uint8)) for png in pngs]
 
 
 def _run(command, timeout):
@@ -385,34 +455,70 @@ def _exact(artefact, size, check, outputs, expected, info=None):
     return CheckResult(artefact, size, check, passed, _summary(per_image), per_image, info or {})
 
 
-def check_saved_model(path, photos, reference, session_loader=True):
-    """Check the SavedModel (see module docstring). Returns one `CheckResult` per signature/loader."""
+def check_saved_model(path, photos, reference, session_loader=True, limits=ServingLimits(),
+                      strength=CHECK_STRENGTH):
+    """Check the SavedModel (see module docstring). Returns one `CheckResult` per signature/loader.
+
+    Args:
+        limits: the `wbc_tf.export.serving.ServingLimits` it was exported with (its short side).
+        strength: the strength the strength signatures are checked at.
+    """
     folder = os.path.basename(os.path.normpath(path))
     size = sm.directory_size(path)
     images = saved_model_photos(photos)
+    names = list(images)
     expected = {name: reference.uint8_rgb(name, image) for name, image in images.items()}
     ops = sm.saved_model_ops(path)
     forbidden = sorted(sm.FORBIDDEN_OPS.intersection(ops))
     info = {"ops": ops, "forbidden_ops": forbidden}
 
-    exif_name, exif_jpeg, exif_decoded = exif_photo(photos)
-    exif_expected = dict(expected)
-    exif_expected[exif_name] = reference.uint8_rgb(exif_name, exif_decoded)
+    # serving_default's extra inputs: an EXIF-rotated JPEG, and a photo over the short side.
+    extra = [exif_photo(photos)]
+    resized = short_side_photo(photos, limits.short_side)
+    if resized is not None:
+        extra.append(resized)
+    extra_names = [name for name, _, _ in extra]
+    decoded = {name: image for name, _, image in extra}
 
-    uint8, pngs = run_reloaded(path, list(images.values()), encoded=[exif_jpeg])
-    names = list(images)
+    # The strength signatures share the resize code: their check skips the large photo (time).
+    out = run_reloaded(path, list(images.values()), [data for _, data, _ in extra], strength,
+                       strength_encoded=1)
+    bytes_names = names + extra_names
+
+    def expect(strength_=None):
+        all_images = dict(images, **decoded)
+        return {name: reference.uint8_rgb(name, all_images[name], strength_) for name in bytes_names}
+
+    strength_png = dict(zip(bytes_names, out.get("strength_png", [])))
+
+    checked = "= Keras exactly (fresh process, PNG in/out; EXIF-rotated JPEG"
+    checked += f"; short-side rule {limits.short_side} px)" if resized is not None else ")"
     results = [
-        _exact(f"{folder}/ {sm.BYTES_SIGNATURE}", size,
-               "= Keras exactly (fresh process, PNG in/out; EXIF-rotated JPEG)",
-               dict(zip(names + [exif_name], pngs)), exif_expected, info),
+        _exact(f"{folder}/ {sm.BYTES_SIGNATURE}", size, checked,
+               dict(zip(bytes_names, out["png"])), expect(), info),
         _exact(f"{folder}/ {sm.UINT8_SIGNATURE}", size,
-               "= Keras exactly (fresh process, uint8)", dict(zip(names, uint8)), expected, info),
+               "= Keras exactly (fresh process, uint8)", dict(zip(names, out["uint8"])), expected, info),
     ]
+    if strength is not None:
+        at = f"= Keras at strength {strength:g} exactly (fresh process"
+        results += [
+            _exact(f"{folder}/ {sm.BYTES_STRENGTH_SIGNATURE}", size, at + ", PNG in/out)",
+                   strength_png, expect(strength), info),
+            _exact(f"{folder}/ {sm.UINT8_STRENGTH_SIGNATURE}", size, at + ", uint8)",
+                   dict(zip(names, out["strength_uint8"])),
+                   {name: reference.uint8_rgb(name, image, strength) for name, image in images.items()},
+                   info),
+        ]
     if session_loader:
         name = names[0]
-        out = run_session_loader(path, images[name])
+        loaded = run_session_loader(path, images[name])
         results.append(_exact(f"{folder}/ {sm.UINT8_SIGNATURE}", size,
-                              "= Keras exactly (TF Serving session loader)", {name: out}, expected))
+                              "= Keras exactly (TF Serving session loader)", {name: loaded}, expected))
+        exif_name, exif_jpeg, _ = extra[0]
+        loaded = run_session_loader_bytes(path, [_png(images[name]), exif_jpeg])
+        results.append(_exact(f"{folder}/ {sm.BYTES_SIGNATURE}", size,
+                              "= Keras exactly (TF Serving session loader; EXIF-rotated JPEG)",
+                              dict(zip([name, exif_name], loaded)), expect()))
     if forbidden:
         for result in results:
             result.passed = False
