@@ -246,8 +246,10 @@ def test_a_second_process_on_the_run_folder_is_refused(crashed, tmp_path):
     before = tree(run)
     with RunLock(str(run)) as other:                 # flock conflicts between two opens, as between processes
         other.acquire()
+        trainer = Trainer(TINY, options(crashed["data"], run))
         with pytest.raises(RunFolderBusy, match=f"run folder {run} is in use by another wbc-train process"):
-            Trainer(TINY, options(crashed["data"], run)).run()
+            trainer.run()
+    assert trainer.gan is None                       # refused before reading a checkpoint
     assert tree(run) == before
 
 
