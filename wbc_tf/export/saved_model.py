@@ -22,8 +22,9 @@ Why `tf.saved_model.save` of a `tf.Module` holding the *tf.Variables* rather tha
 `keras.export.ExportArchive` or the Keras model itself: tracking the Keras model stores Keras
 variable wrappers that the TF1-style session loader of TF Serving (and ``saved_model_cli run``)
 cannot restore ("Could not find variable Conv_2/kernel"), and ExportArchive stores every weight
-twice (11.7 MB instead of 5.9 MB). Tracking exactly the variables the signatures capture gives a
-5.9 MB model that both the TF2 loader and the session loader restore.
+twice (11.7 MB instead of 5.9 MB). Tracking exactly the variables the signatures capture stores the
+5.9 MB of weights once (plus 1.3 MB of graphs for the four signatures), and both the TF2 loader and
+the session loader restore it.
 """
 
 import os
