@@ -37,7 +37,7 @@ OutputActivation = Literal["none", "clip", "tanh"]
 Superpixel = Literal["skimage", "tf"]
 Precision = Literal["float32", "mixed_float16", "mixed_bfloat16"]
 Phase = Literal["all", "pretrain", "train"]
-Strategy = Literal["default", "mirrored"]
+Strategy = Literal["default", "mirrored", "multiworker"]
 ExportFormat = Literal["saved_model", "tflite", "onnx"]
 TFLiteVariant = Literal["fp32", "fp16", "dynamic_range", "int8"]
 
@@ -173,7 +173,10 @@ def parse_memory(value):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Pre-training and adversarial training (the original ``pretrain.py`` and ``train.py``; §7, §8)."""
+    """Pre-training and adversarial training (the original ``pretrain.py`` and ``train.py``).
+
+    See docs/fidelity.md §7 (losses) and §8 (training procedure).
+    """
 
     # --- data ---
     patch_size: int = 256            # crops are exactly 256x256 in the original
@@ -214,11 +217,12 @@ class TrainConfig:
     # 'tf' (TensorFlow ops only: runs on the accelerator and compiles under XLA; mean colouring only).
     superpixel: Superpixel = "skimage"
     # --- corrected modes (docs/fidelity.md §11; defaults are the original's behaviour) ---
-    # Spectral-norm u write-back: on every discriminator call (original) or once per D step (§11.7).
+    # Spectral-norm u write-back: on every discriminator call (original) or once per D step
+    # (docs/fidelity.md §11.7).
     sn_update: SnUpdate = "every_call"
-    # True: the losses and D see G(photo), not GF(photo, G(photo)) (§11.8).
+    # True: the losses and D see G(photo), not GF(photo, G(photo)) (docs/fidelity.md §11.8).
     raw_output_for_losses: bool = False
-    # Applied to G(photo): 'none' (original, linear), 'clip' or 'tanh' (§11.9).
+    # Applied to G(photo): 'none' (original, linear), 'clip' or 'tanh' (docs/fidelity.md §11.9).
     output_activation: OutputActivation = "none"
     # --- speed (not in the original; the defaults compute exactly as it does) ---
     # Compute dtype of the convolutions (variables stay float32): 'float32', 'mixed_bfloat16'
@@ -270,7 +274,9 @@ class RunOptions:
     init_weights: Optional[str] = None
     # 'all': pre-train then train; 'pretrain' or 'train': that phase only.
     phase: Phase = "all"
-    # 'mirrored': tf.distribute.MirroredStrategy over all visible GPUs (batch_size is the global batch).
+    # 'default': one device. 'mirrored': tf.distribute.MirroredStrategy over all visible GPUs.
+    # 'multiworker': tf.distribute.MultiWorkerMirroredStrategy, one process per machine, the cluster
+    # read from TF_CONFIG; the chief writes the run folder. batch_size is the global batch.
     strategy: Strategy = "default"
     resume: bool = True              # continue from the run folder's latest checkpoint, if it has one
     progress: bool = True            # show a tqdm progress bar with the losses

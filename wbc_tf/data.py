@@ -1,4 +1,4 @@
-"""Training data: image folders → BGR [-1, 1] patch batches, one domain per step (spec §10).
+"""Training data: image folders → BGR [-1, 1] patch batches, one domain per step (docs/fidelity.md §10).
 
 Layout of ``--data DIR`` (the original's ``train_code/dataset``)::
 
@@ -18,7 +18,7 @@ byte, EXIF orientation applied).
 Sizes: an image of exactly ``patch_size``² passes untouched (the original accepts nothing else).
 Larger images get a random ``patch_size``² crop (not in the original). Smaller ones are an error
 listing them, or, with ``resize_small=True``, are scaled up bilinearly until the short side
-fits, then cropped. ``random_flip`` (off by default, spec §11.23) flips patches horizontally.
+fits, then cropped. ``random_flip`` (off by default, docs/fidelity.md §11.23) flips patches horizontally.
 
 Design: **step-indexed sampling.** Batch ``t`` is a pure function of ``(seed, phase, t)``: its
 domain is ``t % face_every == 0``, its files are a random ``batch_size``-subset of that domain's

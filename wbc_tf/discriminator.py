@@ -1,8 +1,8 @@
-"""The spectral-norm PatchGAN discriminator ``disc_sn`` of the original (spec §5.1).
+"""The spectral-norm PatchGAN discriminator ``disc_sn`` of the original (docs/fidelity.md §5.1).
 
 Six 3×3 SN convs (strides 2, 1, 2, 1, 2, 1; channels c, c, 2c, 2c, 4c, 4c; LeakyReLU 0.2) and a
 1×1 SN conv to one channel of raw logits (no sigmoid): a (B, H/8, W/8, 1) patch map, 32×32 for
-256² inputs. Two instances are used in training (spec §5.3):
+256² inputs. Two instances are used in training (docs/fidelity.md §5.3):
 
 * ``disc_blur``, the surface discriminator, on 3-channel guided-filtered images;
 * ``disc_gray``, the texture discriminator, on 1-channel colour-shifted images.
@@ -21,7 +21,7 @@ from wbc_tf.spectral_norm import SpectralNormConv2D
 
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu default used by the original
 
-# (TF1 scope, stride, channel multiplier); kernel 3×3 (spec §5.1 table)
+# (TF1 scope, stride, channel multiplier); kernel 3×3 (docs/fidelity.md §5.1 table)
 _BODY = (("conv0_1", 2, 1), ("conv0_2", 1, 1), ("conv1_1", 2, 2),
          ("conv1_2", 1, 2), ("conv2_1", 2, 4), ("conv2_2", 1, 4))
 LAYER_NAMES = tuple(name for name, _, _ in _BODY) + ("conv_out",)

@@ -1,6 +1,6 @@
 """Adversarial training (``train_code/train.py``) and generator pre-training (``pretrain.py``) in Keras.
 
-Everything is BGR [-1, 1] NHWC float32, like the original (spec §0). Typical use::
+Everything is BGR [-1, 1] NHWC float32, like the original (docs/fidelity.md §0). Typical use::
 
     from wbc_tf.config import TrainConfig
     from wbc_tf.gan import build_white_box_gan, GeneratorPretrainer
@@ -255,7 +255,7 @@ class WhiteBoxGAN(keras.Model):
         # Plan (train.py, one iteration):
         # 1. G step (`generator_step`): draw colour-shift weights; output = GF(photo, G(photo));
         #    structure target = SLIC-mean(stop_gradient(output)), a constant (it replaces the
-        #    original's redundant inter_out pass, spec §11.22); fake branches of both Ds (1 SN update
+        #    original's redundant inter_out pass, docs/fidelity.md §11.22); fake branches of both Ds (1 SN update
         #    each when faithful); G update on g_loss_total;
         # 2. D step (`discriminator_step`): draw *new* colour-shift weights; fresh G forward with
         #    the *updated* G, no gradient; real and fake branches (faithful: 2 SN updates per D);
@@ -311,7 +311,7 @@ class WhiteBoxGAN(keras.Model):
 class GeneratorPretrainer(keras.Model):
     """Generator pre-training (``pretrain.py``): pixel L1 ``mean|photo − G(photo)|`` on the raw G output.
 
-    No guided filter, no VGG (spec §7.5, §11.21). ``train_step`` accepts ``photo`` or
+    No guided filter, no VGG (docs/fidelity.md §7.5, §11.21). ``train_step`` accepts ``photo`` or
     ``(photo, anything)`` batches and returns ``{"recon_loss": …}``.
 
     Args:

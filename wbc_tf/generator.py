@@ -1,4 +1,4 @@
-"""The White-box Cartoonization generator: ``unet_generator`` of the original, layer by layer (spec §2).
+"""The White-box Cartoonization generator: ``unet_generator`` of the original, layer by layer (docs/fidelity.md §2).
 
 Input and output are (B, H, W, 3) float32 **BGR** in [-1, 1] (the output is unbounded: the last
 conv is linear, no tanh, no clip). H and W must be multiples of 4.
@@ -118,7 +118,7 @@ def _lrelu(name, dtype=None):
 
 def build_generator(channels=TrainConfig.channels, num_blocks=TrainConfig.num_blocks, name="generator",
                     dtype=None):
-    """Build the U-Net generator of spec §2.1 as a Keras functional model.
+    """Build the U-Net generator of docs/fidelity.md §2.1 as a Keras functional model.
 
     Args:
         channels: base width (32 in the release). Stages use c, 2c, 4c.

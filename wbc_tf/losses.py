@@ -1,8 +1,8 @@
-"""The White-box Cartoonization losses as pure functions, exactly as the original computes them (spec §7).
+"""The White-box Cartoonization losses as pure functions, exactly as the original computes them (docs/fidelity.md §7).
 
 Naming follows TF-GAN (``<kind>_generator_loss`` / ``<kind>_discriminator_loss``). Every
 function takes tensors and returns a scalar float tensor; none holds state. The two "double
-normalisations" of the original (VGG L1 mean then /(h·w·c); TV mean then /(3·h·w), spec §11.4) are
+normalisations" of the original (VGG L1 mean then /(h·w·c); TV mean then /(3·h·w), docs/fidelity.md §11.4) are
 reproduced on purpose: the loss weights of `wbc_tf.config.TrainConfig` are calibrated to them.
 Under mixed precision the 16-bit features and logits are promoted to float32 before any reduction.
 

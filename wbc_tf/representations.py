@@ -1,4 +1,4 @@
-"""The three white-box representations of the paper, as the original code builds them (spec §6).
+"""The three white-box representations of the paper, as the original code builds them (docs/fidelity.md §6).
 
 All inputs are (B, H, W, 3) float32 **BGR** tensors in [-1, 1].
 
@@ -28,7 +28,7 @@ the computation runs in float64 (0.14.5 kept float32 input in float32 for the Ga
 steps), and the Cython k-means / connectivity code of the installed scikit-image is used as is.
 
 The paper's *adaptive colouring* (mean / mean+median / median by segment standard deviation,
-spec §11.1 corrected mode) is available with ``colouring="adaptive"``.
+docs/fidelity.md §11.1 corrected mode) is available with ``colouring="adaptive"``.
 """
 
 import concurrent.futures
@@ -127,7 +127,7 @@ def mean_colour(image, labels):
 
 
 def adaptive_colour(image, labels, gamma1=ADAPTIVE_GAMMA1, gamma2=ADAPTIVE_GAMMA2):
-    """The paper's adaptive colouring (spec §6.4 / §11.1 corrected mode).
+    """The paper's adaptive colouring (docs/fidelity.md §6.4 / §11.1 corrected mode).
 
     With s the standard deviation of all values of a segment (channels pooled): s < γ1 → mean
     colour; γ1 ≤ s ≤ γ2 → ½(mean + median); s > γ2 → per-channel median. The thresholds default to

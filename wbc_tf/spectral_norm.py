@@ -1,4 +1,4 @@
-"""Spectral normalisation with the original's semantics (spec §5.2, ``train_code/layers.py``).
+"""Spectral normalisation with the original's semantics (docs/fidelity.md §5.2, ``train_code/layers.py``).
 
 For a kernel K of shape (k, k, C_in, C_out), with W = reshape(K, (k·k·C_in, C_out)) and
 norm(z) = z / sqrt(max(Σz², 1e-12)) over all elements (``tf.math.l2_normalize`` defaults)::
@@ -15,8 +15,7 @@ in the original, overwritten with û every time the discriminator graph is evalu
 Why not `keras.layers.SpectralNormalization`: it (1) *overwrites the kernel variable* with K/σ, so
 there is no gradient through σ and the stored kernel is renormalised again and again, (2) draws u
 from TruncatedNormal(0.02) instead of N(0, 1), and (3) updates only when ``training=True`` but then
-always writes the kernel. Its gradients differ from the original's by up to 140 % (spec §5.2,
-ecosystem §3.2).
+always writes the kernel. Its gradients differ from the original's by up to 140 % (docs/fidelity.md §5.2).
 """
 
 import keras
@@ -77,7 +76,7 @@ class SpectralNormConv2D(keras.layers.Layer):
         >>> layer = SpectralNormConv2D(32, 3, strides=2, name="conv0_1")
         >>> y = layer(x, training=True)   # also advances layer.u by one power iteration
 
-    Reference: Miyato et al., "Spectral Normalization for GANs" (ICLR 2018); spec §5.2.
+    Reference: Miyato et al., "Spectral Normalization for GANs" (ICLR 2018); docs/fidelity.md §5.2.
     """
 
     def __init__(self, filters, kernel_size=3, strides=1, power_iterations=1, **kwargs):
