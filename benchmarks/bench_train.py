@@ -12,10 +12,13 @@ Random weights everywhere (VGG included), so nothing is downloaded. Each part is
 * D:          both discriminators: fake branches with input gradients (G step), real + fake branches
               with weight gradients (D step), surface guided filter and colour shift included
 * superpixel: the structure target of the batch (`WhiteBoxGAN.structure_target`)
-* rest:       the step minus the parts (optimisers, losses, glue)
+* rest:       the step minus the parts (optimisers, losses, glue; negative when the parts, timed
+              alone, overlap less than inside the step)
 
 Every timing is the best of ``--repeats`` runs: the machine may be shared, the fastest run is the least
-disturbed. The load average is printed before each configuration. ``--slic-pool`` also compares the
+disturbed. The whole steps of all configurations are interleaved (one step of each per round), so that
+their ratios hold under a changing load; the parts are timed afterwards, one configuration at a time.
+The load average is printed with each measurement. ``--slic-pool`` also compares the
 scikit-image SLIC in threads (what training uses) with a process pool of the same size.
 
 Usage::
@@ -33,7 +36,6 @@ import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
@@ -100,18 +102,27 @@ def part_functions(gan, photo, cartoon, jit):
     return {"G": g_part, "VGG": vgg_part, "D": d_part, "superpixel": lambda: superpixel_fn(output)}
 
 
-def bench_one(config, jit, photo, cartoon, repeats, parts):
-    """``{'step': s, 'G': s, ...}`` for one configuration."""
-    keras.backend.clear_session()                 # drop the previous configuration's graphs
-    gan = build_white_box_gan(config, vgg_weights=None)
-    gan.compile()
-    step = tf.function(gan.train_step, jit_compile=jit)
-    result = {"step": timed(lambda: step((photo, cartoon)), repeats)}
-    if parts:
-        for name, fn in part_functions(gan, photo, cartoon, jit).items():
-            result[name] = timed(fn, repeats)
-        result["rest"] = result["step"] - sum(result[name] for name in PART_NAMES)
-    return result
+def bench_steps(gans, photo, cartoon, repeats):
+    """Best step time of every configuration, the configurations interleaved over ``repeats`` rounds.
+
+    Interleaving makes the comparison fair on a shared machine: a burst of load hits every
+    configuration of a round, not one configuration's whole series.
+    """
+    steps = {key: tf.function(gan.train_step, jit_compile=key[2]) for key, gan in gans.items()}
+    for key, step in steps.items():
+        step((photo, cartoon))                                   # tracing, XLA compilation
+    times = {key: [] for key in steps}
+    for _ in range(repeats):
+        for key, step in steps.items():
+            start = time.perf_counter()
+            tf.nest.map_structure(lambda t: t.numpy(), step((photo, cartoon)))
+            times[key].append(time.perf_counter() - start)
+    return {key: min(t) for key, t in times.items()}
+
+
+def bench_parts(gan, jit, photo, cartoon, repeats):
+    """``{'G': s, 'VGG': s, 'D': s, 'superpixel': s}`` of one configuration."""
+    return {name: timed(fn, repeats) for name, fn in part_functions(gan, photo, cartoon, jit).items()}
 
 
 def _slic_one(image):
@@ -142,7 +153,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions (the minimum is reported)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed repetitions / rounds (the minimum is reported)")
     parser.add_argument("--workers", type=int, default=0, help="SLIC threads in the step (0 = CPU count)")
     parser.add_argument("--superpixel", nargs="+", default=["skimage", "tf"], choices=["skimage", "tf"])
     parser.add_argument("--precision", nargs="+", default=["float32", "mixed_bfloat16"],
@@ -161,13 +173,25 @@ def main():
     print(f"batch {args.batch} x {args.size}^2, {os.cpu_count()} CPUs, TF {tf.__version__}, "
           f"best of {args.repeats}")
 
-    rows = []
+    gans = {}
     for superpixel, precision, jit in configurations(args):
         config = TrainConfig(batch_size=args.batch, patch_size=args.size, superpixel=superpixel,
                              precision=precision, jit_compile=jit, superpixel_workers=args.workers)
+        gans[superpixel, precision, jit] = build_white_box_gan(config, vgg_weights=None)
+        gans[superpixel, precision, jit].compile()
+    load = os.getloadavg()[0]
+    steps = bench_steps(gans, photo, cartoon, args.repeats)
+    print(f"steps interleaved over {args.repeats} rounds (load {load:.1f} before, "
+          f"{os.getloadavg()[0]:.1f} after)", flush=True)
+    rows = []
+    for key, gan in gans.items():
+        superpixel, precision, jit = key
         load = os.getloadavg()[0]
-        result = bench_one(config, jit, photo, cartoon, args.repeats, args.parts)
-        rows.append(((superpixel, precision, jit), result, load))
+        result = {"step": steps[key]}
+        if args.parts:
+            result.update(bench_parts(gan, jit, photo, cartoon, args.repeats))
+            result["rest"] = result["step"] - sum(result[name] for name in PART_NAMES)
+        rows.append((key, result, load))
         cells = "  ".join(f"{k} {v:6.2f}" for k, v in result.items())
         print(f"[load {load:4.1f}] {superpixel:7s} {precision:14s} XLA {'on ' if jit else 'off'}  {cells}",
               flush=True)
@@ -175,7 +199,6 @@ def main():
     print("\n| superpixel | precision | XLA | step (s) | steps/s | × float32 | " +
           " | ".join(f"{p} (s)" for p in PART_NAMES + ("rest",)) + " | load |")
     print("|---|---|---|---:|---:|---:|" + "---:|" * (len(PART_NAMES) + 1) + "---:|")
-    steps = {key: result["step"] for key, result, _ in rows}
     for (superpixel, precision, jit), result, load in rows:
         base = steps.get((superpixel, "float32", jit))
         ratio = f"{result['step'] / base:.2f}" if base else "–"
