@@ -89,9 +89,16 @@ def gaussian_blur(planes, sigma, truncate=4.0):
     return tf.add_n([float(t) * x[..., k:k + w] for k, t in enumerate(taps)])   # then columns
 
 
-def _power(x, exponent):
-    """``x ** exponent`` for x > 0 as exp(exponent·log x): vectorises under XLA, unlike ``tf.pow``."""
-    return tf.exp(exponent * tf.math.log(x))
+def _root(a, n, steps=3):
+    """``a ** (1/n)`` for float32 a > 0: a first guess from the exponent bits, then Newton steps.
+
+    Vectorises under XLA (``tf.pow`` and exp/log do not, on CPU); 3 steps reach float32 accuracy.
+    """
+    one = 0x3F800000                                                              # bits of 1.0f
+    y = tf.bitcast((tf.bitcast(a, tf.int32) - one) // n + one, tf.float32)
+    for _ in range(steps):
+        y = ((n - 1) * y + a / y ** (n - 1)) / n
+    return y
 
 
 def rgb_to_lab(rgb):
@@ -99,21 +106,29 @@ def rgb_to_lab(rgb):
 
     Values are not clipped: negatives take the linear branch of the sRGB curve, as in scikit-image.
     """
-    linear = tf.where(rgb > 0.04045, _power((tf.maximum(rgb, 0.04045) + 0.055) / 1.055, 2.4), rgb / 12.92)
+    u = (tf.maximum(rgb, 0.04045) + 0.055) / 1.055
+    linear = tf.where(rgb > 0.04045, u * u * _root(u * u, 5), rgb / 12.92)       # u^2.4 = u²·(u²)^(1/5)
     f = []
     for row, white in zip(_XYZ_FROM_RGB, _WHITE_D65):
         t = (row[0] * linear[0] + row[1] * linear[1] + row[2] * linear[2]) / white
-        f.append(tf.where(t > 0.008856, _power(tf.maximum(t, 0.008856), 1.0 / 3.0), 7.787 * t + 16.0 / 116.0))
+        f.append(tf.where(t > 0.008856, _root(tf.maximum(t, 0.008856), 3), 7.787 * t + 16.0 / 116.0))
     fx, fy, fz = f
     return tf.stack([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)])
 
 
+def _loop(n, body, state):
+    """``state = body(state)`` n times in a `tf.while_loop`: under XLA each round's result is
+    materialised, instead of the next round's shifted reads fusing (and recomputing) it."""
+    return tf.while_loop(lambda i, _: i < n, lambda i, x: (i + 1, body(x)), (0, state))[1]
+
+
 # --- cell layout ---------------------------------------------------------------------------------
 #
-# Pixel data live as "planes" (C, sy, sx, B, G): plane (ry, rx) holds, for every image b and cell g
+# Pixel data live as "planes" (sy, sx, C, B, G): plane (ry, rx) holds, for every image b and cell g
 # of the G = gh·gw cells, the pixel at row ry, column rx inside that cell. Every per-cell quantity
 # is then a (B, G) array that broadcasts against the planes, and a per-cell reduction is a sum of
-# planes: both fuse into plain vectorised loops under XLA (no batched tiny matmuls, no scatters).
+# planes: both fuse into plain loops over contiguous (B, G) vectors under XLA (no batched tiny
+# matmuls, no scatters). Pixel-major order keeps one plane's channels together for the reductions.
 
 class _Layout:
     """Static geometry of the cell grid for an (H, W) image and ``n_segments``."""
@@ -126,31 +141,32 @@ class _Layout:
         nx = len(range(x0, width, sx))
         self.gh = max(ny, -(-height // sy))        # cells, padded to cover the image
         self.gw = max(nx, -(-width // sx))
+        self.cells = self.gh * self.gw
         iy, ix = [a.ravel() for a in np.meshgrid(np.arange(self.gh), np.arange(self.gw), indexing="ij")]
         # (G, 2): cell origins and initial centres (the scikit-image grid), in units of step
         self.origin = np.stack([iy * sy, ix * sx], -1).astype(np.float32) / self.step
         self.seeds = np.stack([y0 + iy * sy, x0 + ix * sx], -1).astype(np.float32) / self.step
         self.has_seed = (iy < ny) & (ix < nx)                                     # (G,)
         ry, rx = np.meshgrid(np.arange(sy), np.arange(sx), indexing="ij")
-        # (2, sy, sx, 1, 1): position of each plane inside its cell, units of step
-        self.local = (np.stack([ry, rx]) / self.step).astype(np.float32)[..., None, None]
+        # (sy, sx, 2, 1, 1): position of each plane inside its cell, units of step
+        self.local = (np.stack([ry, rx], -1) / self.step).astype(np.float32)[..., None, None]
         inside = (iy * sy + ry[..., None] < height) & (ix * sx + rx[..., None] < width)
         self.inside = inside[:, :, None, :]                                       # (sy, sx, 1, G)
 
     def to_planes(self, planes):
-        """(C, B, H, W) -> (C, sy, sx, B, G); the padding replicates the border (it is masked)."""
+        """(C, B, H, W) -> (sy, sx, C, B, G); the padding replicates the border (it is masked)."""
         c = planes.shape[0]
         x = tf.pad(planes, [[0, 0], [0, 0], [0, self.gh * self.sy - self.height],
                             [0, self.gw * self.sx - self.width]], mode="SYMMETRIC")
         x = tf.reshape(x, [c, -1, self.gh, self.sy, self.gw, self.sx])
-        x = tf.transpose(x, [0, 3, 5, 1, 2, 4])
-        return tf.reshape(x, [c, self.sy, self.sx, -1, self.gh * self.gw])
+        x = tf.transpose(x, [3, 5, 0, 1, 2, 4])
+        return tf.reshape(x, [self.sy, self.sx, c, -1, self.cells])
 
     def from_planes(self, planes):
-        """(C, sy, sx, B, G) -> (B, H, W, C)."""
-        c = planes.shape[0]
-        x = tf.reshape(planes, [c, self.sy, self.sx, -1, self.gh, self.gw])
-        x = tf.transpose(x, [3, 4, 1, 5, 2, 0])
+        """(sy, sx, C, B, G) -> (B, H, W, C)."""
+        c = planes.shape[2]
+        x = tf.reshape(planes, [self.sy, self.sx, c, -1, self.gh, self.gw])
+        x = tf.transpose(x, [3, 4, 0, 5, 1, 2])
         x = tf.reshape(x, [-1, self.gh * self.sy, self.gw * self.sx, c])
         return x[:, :self.height, :self.width]
 
@@ -160,7 +176,7 @@ class _Layout:
         x = tf.reshape(cells, [-1, gh, gw, cells.shape[-1]])
         x = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], constant_values=fill)
         near = tf.stack([x[:, 1 + dy:1 + dy + gh, 1 + dx:1 + dx + gw] for dy, dx in _OFFSETS])
-        return tf.transpose(tf.reshape(near, [9, -1, gh * gw, cells.shape[-1]]), [0, 3, 1, 2])
+        return tf.transpose(tf.reshape(near, [9, -1, self.cells, cells.shape[-1]]), [0, 3, 1, 2])
 
     def to_centres(self, per_offset):
         """(9, F, B, G) sums of each pixel cell per chosen offset -> (B, G, F) sums per centre cell.
@@ -171,23 +187,24 @@ class _Layout:
         gh, gw = self.gh, self.gw
         x = tf.reshape(tf.transpose(per_offset, [0, 2, 3, 1]), [9, -1, gh, gw, per_offset.shape[1]])
         x = tf.pad(x, [[0, 0], [0, 0], [1, 1], [1, 1], [0, 0]])
-        total = tf.add_n([x[o, :, 1 - dy:1 - dy + gh, 1 - dx:1 - dx + gw] for o, (dy, dx) in enumerate(_OFFSETS)])
-        return tf.reshape(total, [-1, gh * gw, per_offset.shape[1]])
+        total = tf.add_n([x[o, :, 1 - dy:1 - dy + gh, 1 - dx:1 - dx + gw]
+                          for o, (dy, dx) in enumerate(_OFFSETS)])
+        return tf.reshape(total, [-1, self.cells, per_offset.shape[1]])
 
 
 def _offset_sums(choice, planes):
-    """(9, F, B, G) sums of the F ``planes`` (F, ty, tx, B, G) over the pixels of each cell, per choice.
+    """(9, F, B, G) sums of ``planes`` (ty, tx, F, B, G) over the pixels of each cell, per choice.
 
     ``choice`` (ty, tx, B, G) int32 in 0..8, or 9 for pixels that count nowhere (padding).
     """
     terms = []
-    offsets = tf.reshape(tf.range(9, dtype=choice.dtype), [9, 1, 1, 1])
+    offsets = tf.reshape(tf.range(9, dtype=choice.dtype), [1, 9, 1, 1])
     for rx in range(choice.shape[1]):
         # one column of planes at a time: each term is used once, so XLA fuses the one-hot,
-        # the product and the sum into one loop instead of materialising (9, F, ty, tx, B, G)
-        hit = tf.cast(choice[None, :, rx] == offsets, planes.dtype)               # (9, ty, B, G)
-        terms.append(hit[:, None] * planes[None, :, :, rx])                        # (9, F, ty, B, G)
-    return tf.reduce_sum(tf.add_n(terms), axis=2)
+        # the product and the sum into one loop instead of materialising (ty, tx, 9, F, B, G)
+        hit = tf.cast(choice[:, rx, None] == offsets, planes.dtype)               # (ty, 9, B, G)
+        terms.append(hit[:, :, None] * planes[:, rx, None])                       # (ty, 9, F, B, G)
+    return tf.reduce_sum(tf.add_n(terms), axis=0)
 
 
 # --- k-means -------------------------------------------------------------------------------------
@@ -196,30 +213,35 @@ def _assign(colour, local, inside, layout, centres, valid):
     """Index (ty, tx, B, G) in 0..8 of the nearest of the 9 neighbouring centres (9 outside the image).
 
     Args:
-        colour: (3, ty, tx, B, G) planes of Lab / compactness.
-        local: (2, ty, tx, 1, 1) positions inside the cell; inside: (ty, tx, 1, G) bool.
+        colour: (ty, tx, 3, B, G) planes of Lab / compactness.
+        local: (ty, tx, 2, 1, 1) positions inside the cell; inside: (ty, tx, 1, G) bool.
         centres: (B, G, 5) colour and global position (units of step) of each centre.
         valid: (B, G) bool, the centre exists.
     """
     near = layout.neighbours(centres, 0.0)                                        # (9, 5, B, G)
     near_valid = layout.neighbours(tf.cast(valid, tf.float32)[..., None], 0.0)[:, 0] > 0.5
     # positions relative to the pixel's own cell keep the numbers small in the expansion below
-    origin = tf.constant(np.concatenate([np.zeros((layout.gh * layout.gw, 3), np.float32),
+    origin = tf.constant(np.concatenate([np.zeros((layout.cells, 3), np.float32),
                                          layout.origin], -1).T[:, None])           # (5, 1, G)
     near = near - origin
     # |p − c|² = |p|² − 2 p·c + |c|²; |p|² is the same for the 9 candidates and dropped
     norm = tf.where(near_valid, tf.reduce_sum(near * near, 1), _INVALID)          # (9, B, G)
-    features = [colour[0], colour[1], colour[2], local[0], local[1]]
-    dist = tf.stack([norm[o] - 2.0 * tf.add_n([f * near[o, k] for k, f in enumerate(features)])
-                     for o in range(9)])
-    choice = tf.argmin(dist, axis=0, output_type=tf.int32)
+    features = [colour[:, :, 0], colour[:, :, 1], colour[:, :, 2], local[:, :, 0], local[:, :, 1]]
+    best = choice = None
+    for o in range(9):
+        dist = norm[o] - 2.0 * tf.add_n([f * near[o, k] for k, f in enumerate(features)])
+        if best is None:
+            best, choice = dist, tf.zeros_like(dist, tf.int32)
+        else:
+            closer = dist < best           # strict: ties keep the lower centre index
+            best, choice = tf.where(closer, dist, best), tf.where(closer, o, choice)
     return tf.where(inside, choice, 9)
 
 
 def _update(choice, colour, local, layout):
     """Centres (B, G, 5) = mean colour and global position of their pixels, and validity (B, G)."""
-    ones = tf.ones_like(colour[:1])
-    planes = tf.concat([colour, tf.broadcast_to(local, tf.shape(colour[:2])), ones], 0)
+    shape = tf.shape(colour[:, :, :2])
+    planes = tf.concat([colour, tf.broadcast_to(local, shape), tf.ones_like(colour[:, :, :1])], 2)
     sums = _offset_sums(choice, planes)                                           # (9, 6, B, G)
     # local positions -> global: each counted pixel adds its own cell's origin
     origin = tf.constant(layout.origin.T[:, None])                                # (2, 1, G)
@@ -229,7 +251,7 @@ def _update(choice, colour, local, layout):
     return sums[..., :5] / tf.maximum(count, 1.0), count[..., 0] > 0.5
 
 
-def _slic(images, n_segments, compactness, sigma, iterations, stride):
+def _slic(images, n_segments, compactness, sigma, iterations, update_stride):
     """The k-means part of SLIC: ``(choice, layout)``.
 
     choice: (sy, sx, B, G) int32 in 0..8, the `_OFFSETS` index of the chosen centre's cell (9 on
@@ -237,29 +259,29 @@ def _slic(images, n_segments, compactness, sigma, iterations, stride):
     """
     images = tf.convert_to_tensor(images, tf.float32)
     layout = _Layout(images.shape[1], images.shape[2], n_segments)
-    channels_first = tf.transpose(images, [3, 0, 1, 2])                           # (3, B, H, W)
-    lab = rgb_to_lab(gaussian_blur(channels_first, sigma))                        # BGR read as RGB
+    lab = rgb_to_lab(gaussian_blur(tf.transpose(images, [3, 0, 1, 2]), sigma))   # BGR read as RGB
     # centre the colours (the argmin is shift-invariant) to keep the float32 expansion accurate
     lab = lab - tf.reduce_mean(lab, axis=[2, 3], keepdims=True)
-    colour = layout.to_planes(lab / compactness)                                  # (3, sy, sx, B, G)
+    colour = layout.to_planes(lab / compactness)                                  # (sy, sx, 3, B, G)
     local, inside = tf.constant(layout.local), tf.constant(layout.inside)
-    sub_local, sub_inside = local[:, ::stride, ::stride], inside[::stride, ::stride]
+    sub = (local[::update_stride, ::update_stride], inside[::update_stride, ::update_stride])
     batch = tf.shape(images)[0]
     # seeds have colour 0: the colour term is then equal for all candidates, so the first
     # assignment is purely spatial (scikit-image starts the same way)
-    seeds = np.concatenate([np.zeros((layout.gh * layout.gw, 3), np.float32), layout.seeds], -1)
+    seeds = np.concatenate([np.zeros((layout.cells, 3), np.float32), layout.seeds], -1)
     centres = tf.tile(tf.constant(seeds)[None], [batch, 1, 1])
     valid = tf.tile(tf.constant(layout.has_seed)[None], [batch, 1])
+    if iterations > 1:
+        def body(choice, sampled, colour):
+            centres, valid = _update(choice, sampled, sub[0], layout)
+            return _assign(sampled, *sub, layout, centres, valid), sampled, colour
 
-    def body(i, centres, valid, sub, colour):
-        choice = _assign(sub, sub_local, sub_inside, layout, centres, valid)
-        centres, valid = _update(choice, sub, sub_local, layout)
-        return i + 1, centres, valid, sub, colour
-
-    # The planes ride through the loop unchanged: loop-carried tensors are materialised once, so
-    # XLA cannot fuse the plane transposes into every consumer and recompute them there.
-    state = (0, centres, valid, colour[:, ::stride, ::stride], colour)
-    _, centres, valid, _, colour = tf.while_loop(lambda i, *_: i < iterations - 1, body, state)
+        # Loop-carried tensors are materialised: the assignment is computed once per round, not
+        # again inside each of the update's reductions, and the planes once, not in every reader.
+        sampled = colour[::update_stride, ::update_stride]
+        choice = _assign(sampled, *sub, layout, centres, valid)
+        choice, sampled, colour = _loop(iterations - 2, lambda state: body(*state), (choice, sampled, colour))
+        centres, valid = _update(choice, sampled, sub[0], layout)
     return _assign(colour, local, inside, layout, centres, valid), layout
 
 
@@ -270,7 +292,7 @@ def _choice_to_labels(choice, layout):
     g = layout.gh * layout.gw
     cells = tf.range(g, dtype=tf.int32) + dy * layout.gw + dx                     # (sy, sx, B, G)
     cells = cells + g * tf.range(tf.shape(choice)[2], dtype=tf.int32)[:, None]     # distinct per image
-    return layout.from_planes(cells[None])[..., 0]
+    return layout.from_planes(cells[:, :, None])[..., 0]
 
 
 # --- fragments -----------------------------------------------------------------------------------
@@ -291,16 +313,10 @@ def _shift(x, axis, step, fill):
     return tf.pad(body, pad, constant_values=fill)
 
 
-def _loop(n, body, state):
-    """``state = body(state)`` n times in a `tf.while_loop`: under XLA each round's result is
-    materialised, instead of the next round's shifted reads fusing (and recomputing) it."""
-    return tf.while_loop(lambda i, _: i < n, lambda i, x: (i + 1, body(x)), (0, state))[1]
-
-
 def _component_roots(labels, same, rounds):
     """Per pixel, the smallest flat pixel index reachable through 4-neighbours of the same label.
 
-    ``rounds`` rounds of neighbour-minimum, each followed by one pointer jump; a component whose
+    ``rounds`` rounds of neighbour-minimum, each with one pointer jump; a component whose
     root is farther than that may still be split into pieces (see `merge_fragments`).
 
     Args:
@@ -313,9 +329,12 @@ def _component_roots(labels, same, rounds):
     n = tf.size(labels)
 
     def round_(roots):
-        candidates = [tf.where(m, _shift(roots, axis, step, n), n) for m, (axis, step) in zip(same, _NEIGHBOURS)]
-        roots = tf.reduce_min(tf.stack([roots] + candidates), axis=0)
-        return tf.gather(tf.reshape(roots, [-1]), roots)                          # pointer jump
+        lowest = roots
+        for m, (axis, step) in zip(same, _NEIGHBOURS):
+            lowest = tf.minimum(lowest, tf.where(m, _shift(roots, axis, step, n), n))
+        # pointer jump through the *incoming* roots: the same fixed point, and under XLA the
+        # gather then reads a materialised operand instead of recomputing the minimum per element
+        return tf.gather(tf.reshape(roots, [-1]), lowest)
 
     return _loop(rounds, round_, tf.reshape(tf.range(n, dtype=tf.int32), tf.shape(labels)))
 
@@ -362,38 +381,69 @@ def _min_size(layout, min_size_factor):
     return int(min_size_factor * layout.height * layout.width / int(layout.has_seed.sum()))
 
 
-def _labels(images, n_segments, compactness, sigma, iterations, stride, min_size_factor, rounds):
-    choice, layout = _slic(images, n_segments, compactness, sigma, iterations, stride)
+def slic_labels_tf(images, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA, iterations=10,
+                   update_stride=1, min_size_factor=0.5, connectivity_rounds=8):
+    """SLIC labels of (B, H, W, 3) BGR [-1, 1] images, in TF ops only.
+
+    Args:
+        images: (B, H, W, 3) float32 BGR in [-1, 1], static H and W.
+        n_segments: approximate number of segments (sets the grid, as scikit-image does).
+        compactness: weight of the spatial term, in Lab units.
+        sigma: Gaussian smoothing before the Lab conversion (0 = none).
+        iterations: assignment rounds (scikit-image's ``max_iter``); the first is purely spatial.
+        update_stride: the centre updates read every ``update_stride``-th row and column of each cell
+            (1 = every pixel); the final assignment always uses every pixel.
+        min_size_factor: fragments smaller than this fraction of H·W / (number of centres) are merged
+            into a neighbour (`merge_fragments`, scikit-image's ``min_size_factor``); 0 = keep them.
+        connectivity_rounds: propagation rounds of `merge_fragments`.
+
+    Returns:
+        (B, H, W) int32 labels ``b·G + cell index of the segment's centre`` (G cells per image):
+        distinct across the batch, not consecutive.
+    """
+    choice, layout = _slic(images, n_segments, compactness, sigma, iterations, update_stride)
     labels = _choice_to_labels(choice, layout)
     if min_size_factor > 0:
-        labels = merge_fragments(labels, _min_size(layout, min_size_factor), rounds)
-    return labels, layout
+        labels = merge_fragments(labels, _min_size(layout, min_size_factor), connectivity_rounds)
+    return labels
 
 
-def slic_labels_tf(images, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA, iterations=10,
-                   stride=1, min_size_factor=0.5, rounds=8):
-    """SLIC labels (B, H, W) int32 of (B, H, W, 3) BGR [-1, 1] images (distinct across the batch,
-    not consecutive)."""
-    return _labels(images, n_segments, compactness, sigma, iterations, stride, min_size_factor, rounds)[0]
+def segment_means_tf(images, labels, segments):
+    """Paint every pixel with the per-channel mean of its segment (``label2rgb(kind='avg')``).
+
+    Args:
+        images: (B, H, W, C) float32.
+        labels: (B, H, W) int32 in [0, segments), distinct across the batch (as `slic_labels_tf`).
+        segments: the number of label values (B·G for `slic_labels_tf`).
+
+    Returns:
+        (B, H, W, C) float32.
+    """
+    flat = tf.reshape(labels, [-1])
+    pixels = tf.reshape(images, [-1, images.shape[-1]])
+    # one pass over the pixels: per-segment sums of (values, 1), then every pixel reads its mean
+    sums = tf.math.unsorted_segment_sum(tf.concat([pixels, tf.ones_like(pixels[:, :1])], -1), flat, segments)
+    means = sums[:, :-1] / tf.maximum(sums[:, -1:], 1.0)
+    return tf.reshape(tf.gather(means, flat), tf.shape(images))
 
 
 def superpixel_batch_tf(images, n_segments=_SEGMENTS, compactness=_COMPACTNESS, sigma=_SIGMA, iterations=10,
-                        stride=1, min_size_factor=0.5, rounds=8):
-    """Structure target: SLIC segments of ``images`` painted with their mean colour, in TF ops only.
+                        update_stride=1, min_size_factor=0.5, connectivity_rounds=8):
+    """Structure target: the `slic_labels_tf` segments painted with their mean colour.
+
+    The TF counterpart of `wbc_tf.representations.structure_representation` with
+    ``colouring='mean'``: each segment gets the per-channel mean of the un-smoothed input.
 
     Args:
-        images: (B, H, W, 3) float32 BGR in [-1, 1] (static H, W), as for
-            `wbc_tf.representations.structure_representation`.
+        images: (B, H, W, 3) float32 BGR in [-1, 1], static H and W.
+        n_segments, compactness, sigma, iterations, update_stride, min_size_factor,
+            connectivity_rounds: as `slic_labels_tf`.
 
     Returns:
-        (B, H, W, 3) float32, no gradient.
+        (B, H, W, 3) float32, a constant target (no gradient flows through it).
     """
     images = tf.stop_gradient(tf.convert_to_tensor(images, tf.float32))
-    labels, layout = _labels(images, n_segments, compactness, sigma, iterations, stride, min_size_factor,
-                             rounds)
-    flat = tf.reshape(labels, [-1])
-    n = tf.shape(images)[0] * layout.gh * layout.gw
-    pixels = tf.reshape(images, [-1, 3])
-    sums = tf.math.unsorted_segment_sum(tf.concat([pixels, tf.ones_like(pixels[:, :1])], -1), flat, n)
-    means = sums[:, :3] / tf.maximum(sums[:, 3:], 1.0)
-    return tf.stop_gradient(tf.reshape(tf.gather(means, flat), tf.shape(images)))
+    labels = slic_labels_tf(images, n_segments, compactness, sigma, iterations, update_stride,
+                            min_size_factor, connectivity_rounds)
+    segments = tf.shape(images)[0] * _Layout(images.shape[1], images.shape[2], n_segments).cells
+    return tf.stop_gradient(segment_means_tf(images, labels, segments))
