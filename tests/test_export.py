@@ -260,6 +260,9 @@ def test_serving_default_refuses_bad_images_naming_them(loaded, small_photos, tm
     good = _png_bytes(small_photos["coffee 64x96"])
     zero_png(tmp_path / "bomb.png", 30000, 30000)
     jpeg = _encode(small_photos["coffee 64x96"], "JPEG")
+    frames = [Image.fromarray(small_photos["coffee 64x96"][:, ::k].copy()[:, :40]) for k in (1, 2)]
+    animated = io.BytesIO()
+    frames[0].save(animated, "WEBP", save_all=True, append_images=frames[1:])
     cases = {
         "bomb": ((tmp_path / "bomb.png").read_bytes(), r"PNG 30000x30000 px \(900000000 px to decode\)"),
         "gif frames": (_gif_of_frames(2000, 2000, 60), r"GIF 2000x2000 px \(240000000 px to decode\)"),
@@ -267,6 +270,7 @@ def test_serving_default_refuses_bad_images_naming_them(loaded, small_photos, tm
         "text": (b"not an image", "not a JPEG, PNG, GIF, BMP or WebP file"),
         "cut header": (good[:20], "the PNG header cannot be read"),
         "cut data": (jpeg[: len(jpeg) // 2], "the image data cannot be decoded"),
+        "animated webp": (animated.getvalue(), "an animated WebP: not supported"),
     }
     fn = loaded.signatures[sm.BYTES_SIGNATURE]
     for name, (data, reason) in cases.items():

@@ -5,6 +5,9 @@ The end-to-end requests against the exported model are in tests/test_export.py.
 """
 
 import io
+import subprocess
+import sys
+import textwrap
 
 import cv2
 import numpy as np
@@ -137,6 +140,28 @@ def test_animated_webp_is_flagged(rng):
     frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:])
     kind, ok, h, w, _, animated = _header(buf.getvalue())
     assert (kind, ok, h, w, animated) == (WEBP, True, 30, 40, True)
+
+
+def test_animated_webp_fails_cleanly_in_a_fresh_process():
+    """decode_like_imread refuses an animated WebP with InvalidArgument (TF 2.21's WebP decoder with
+    channels=0, which still WebPs need, corrupts the heap on one: run apart, so a regression cannot
+    take pytest down)."""
+    script = textwrap.dedent("""
+        import io, os
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+        import numpy as np, tensorflow as tf
+        from PIL import Image
+        from wbc_tf.tf_decode import decode_like_imread
+        frames = [Image.fromarray(np.full((30, 40, 3), 40 * i, np.uint8)) for i in range(4)]
+        buf = io.BytesIO()
+        frames[0].save(buf, "WEBP", save_all=True, append_images=frames[1:])
+        try:
+            decode_like_imread(tf.constant(buf.getvalue()))
+        except tf.errors.InvalidArgumentError:
+            print("refused")
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0 and proc.stdout.split() == ["refused"], proc.stderr[-2000:]
 
 
 # ---- resize -----------------------------------------------------------------------------------------

@@ -258,7 +258,7 @@ def decode_like_imread(data):
     """Decode one encoded image (scalar tf.string) to (H, W, 3) uint8 RGB the way ``cv2.imread`` does.
 
     3 channels, alpha dropped (not composited), grey expanded, 16-bit PNGs reduced to their high
-    byte, first GIF frame, WebP with or without alpha. JPEGs use the accurate integer IDCT (libjpeg's
+    byte, first GIF frame, still WebP with or without alpha. JPEGs use the accurate integer IDCT (libjpeg's
     JDCT_ISLOW, which OpenCV and Pillow use): TensorFlow's default is the fast IDCT, which differs
     from ``cv2.imread`` in ~60 % of the values, by up to 17. The EXIF orientation of a JPEG or PNG is
     applied afterwards, as ``cv2.imread`` does, so a portrait phone photo comes out upright with H and
@@ -280,10 +280,14 @@ def decode_like_imread(data):
         # TensorFlow's WebP decoder only gives the file's own channels (3, or 4 with alpha: dropped).
         return tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False)[..., :3]
 
-    head = tf.strings.join([tf.strings.substr(data, 0, 12), b"\0" * 12])  # 12 bytes at least
+    head = tf.strings.join([tf.strings.substr(data, 0, 21), b"\0" * 21])  # 21 bytes at least
     is_webp = (tf.equal(tf.strings.substr(head, 0, 4), b"RIFF")
                & tf.equal(tf.strings.substr(head, 8, 4), b"WEBP"))
-    image = tf.cond(tf.io.is_jpeg(data), jpeg, lambda: tf.cond(is_webp, webp, other))
+    # An animated WebP (VP8X, animation flag) goes to `other`, which refuses it cleanly: TF 2.21's
+    # WebP decoder with channels=0 corrupts the heap on one and aborts the process.
+    flags = tf.cast(tf.io.decode_raw(tf.strings.substr(head, 20, 1), tf.uint8)[0], tf.int32)
+    animated = tf.equal(tf.strings.substr(head, 12, 4), b"VP8X") & tf.not_equal(flags % 4 // 2, 0)
+    image = tf.cond(tf.io.is_jpeg(data), jpeg, lambda: tf.cond(is_webp & ~animated, webp, other))
     image = apply_orientation(image, exif_orientation(data))
     image.set_shape([None, None, 3])
     return image
