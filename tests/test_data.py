@@ -5,8 +5,10 @@ blue = folder code (`FOLDER_BLUE`), green = 20 + 10 · file index, red = 200. So
 folder and which files it was drawn from, exactly.
 """
 
+import dataclasses
 import logging
 import os
+import re
 
 import cv2
 import numpy as np
@@ -257,3 +259,197 @@ def test_missing_folders_and_too_few_images_are_clear_errors(tmp_path):
     root = write_dataset(tmp_path / "e", files_per_folder=3)
     with pytest.raises(wbc_data.DataError, match="has 3 readable images; batch_size 4"):
         wbc_data.scan_training_data(root, TrainConfig(patch_size=32, batch_size=4))
+
+
+# --- fast reads (cache, JPEG windows): the pixels of load_patch ------------------------------------
+
+def _fast_sources(folder, astronaut_rgb, coffee_rgb, scale=1):
+    """Every kind of file the fast reads must get right, at sizes that are not multiples of 16:
+    JPEGs with EXIF orientations 1..8 (4:2:0), 4:2:2, 4:4:4, progressive, grey, CMYK, one of exactly
+    32², and PNGs: colour, grey, with EXIF orientation 6."""
+    os.makedirs(folder, exist_ok=True)
+
+    def photo(k, h, w):
+        src = astronaut_rgb if k % 2 else coffee_rgb
+        return np.ascontiguousarray(src[7 * k:7 * k + h * scale, 11 * k:11 * k + w * scale])
+
+    for k in range(1, 9):
+        _write(os.path.join(folder, f"orient{k}.jpg"), photo(k, 61 + 3 * k, 83 + 5 * k), k, quality=90)
+    _write(os.path.join(folder, "s422.jpg"), photo(9, 75, 99), 6, quality=90, subsampling=1)
+    _write(os.path.join(folder, "s444.jpg"), photo(10, 77, 91), 3, quality=90, subsampling=0)
+    _write(os.path.join(folder, "progressive.jpg"), photo(11, 70, 97), 8, quality=85, progressive=True)
+    _write(os.path.join(folder, "grey.jpg"), photo(12, 66, 93)[..., 1], 5, quality=90)
+    Image.fromarray(photo(13, 71, 89)).convert("CMYK").save(os.path.join(folder, "cmyk.jpg"), quality=90)
+    _write(os.path.join(folder, "exact.jpg"), photo(14, 32, 32), quality=90)
+    _write(os.path.join(folder, "colour.png"), photo(15, 69, 87))
+    _write(os.path.join(folder, "grey.png"), photo(16, 65, 95)[..., 0])
+    _write(os.path.join(folder, "orient6.png"), photo(17, 63, 81), 6)
+
+
+@pytest.fixture(scope="module")
+def fast_root(tmp_path_factory, astronaut_rgb, coffee_rgb):
+    root = tmp_path_factory.mktemp("fast")
+    for name in ("photo", "cartoon"):
+        _fast_sources(str(root / name), astronaut_rgb, coffee_rgb)
+    return str(root)
+
+
+def _kinds(data, config):
+    """The read kinds the auto datasets use for this data (CACHED / WINDOW / FULL)."""
+    cache = wbc_data._cache_for(data, config, ("photo", "cartoon"))
+    return set().union(*(wbc_data._DomainTable(data, role, config, cache).kinds
+                         for role in ("photo", "cartoon")))
+
+
+@pytest.mark.parametrize("cache_mb, kinds", [(0, {wbc_data.WINDOW, wbc_data.FULL}),
+                                             (64, {wbc_data.CACHED})])
+def test_fast_reads_give_the_pixels_of_full_decodes(fast_root, cache_mb, kinds):
+    """25 steps × 4 photo + 4 cartoon patches, random crops and flips: the cache and the JPEG
+    windows give exactly the batches of decoding every file in full (`load_patch`) every step."""
+    config = TrainConfig(patch_size=32, batch_size=4, random_flip=True, seed=3)
+    data = wbc_data.scan_training_data(fast_root, config, cache_mb=cache_mb)
+    assert _kinds(data, config) == kinds
+    fast = wbc_data.make_train_dataset(data, config, start_step=5)
+    full = wbc_data.make_train_dataset(data, config, start_step=5, decode="full")
+    for t, (a, b) in enumerate(zip(fast.take(25), full.take(25))):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=f"step {5 + t}")
+
+
+def test_partly_cached_up_scaled_and_pretrain_reads_match_full_decodes(tmp_path, astronaut_rgb, coffee_rgb):
+    """A 1 MB cache holds a few of these (4x larger) files; the rest are JPEG windows or full
+    decodes; ``resize_small`` up-scales the small ones (cached up-scaled). Pre-training's stream too."""
+    for name in ("photo", "cartoon"):
+        _fast_sources(str(tmp_path / name), astronaut_rgb, coffee_rgb, scale=4)
+        cv2.imwrite(str(tmp_path / name / "small.png"), coffee_rgb[:20, :27])
+        _write(str(tmp_path / name / "small.jpg"), astronaut_rgb[:25, :30], 6, quality=90)
+    config = TrainConfig(patch_size=32, batch_size=4, resize_small=True, seed=1)
+    data = wbc_data.scan_training_data(str(tmp_path), config, cache_mb=1)
+    assert _kinds(data, config) == {wbc_data.CACHED, wbc_data.WINDOW, wbc_data.FULL}
+    cached = data._cache["decoded"].entries
+    assert 0 < len(cached) < 10 and any("small" in p for p in cached)     # the cheapest go in first
+    pairs = [(wbc_data.make_train_dataset(data, config), wbc_data.make_train_dataset(data, config,
+                                                                                     decode="full")),
+             (wbc_data.make_pretrain_dataset(data, config), wbc_data.make_pretrain_dataset(
+                 data, config, decode="full"))]
+    for fast, full in pairs:
+        for t, (a, b) in enumerate(zip(fast.take(20), full.take(20))):
+            for x, y in zip(tf.nest.flatten(a), tf.nest.flatten(b)):
+                np.testing.assert_array_equal(x.numpy(), y.numpy(), err_msg=f"step {t}")
+
+
+def test_crop_offset_is_the_one_stateless_random_crop_takes():
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        h, w, p = int(rng.integers(8, 90)), int(rng.integers(8, 90)), int(rng.integers(1, 8))
+        seed = tf.constant(rng.integers(-2 ** 40, 2 ** 40, 2), tf.int64)
+        grid = np.stack(list(np.meshgrid(np.arange(h), np.arange(w), indexing="ij")) + [np.zeros((h, w), int)],
+                        -1)
+        corner = tf.image.stateless_random_crop(tf.constant(grid, tf.int32), [p, p, 3], seed)[0, 0, :2]
+        offset = wbc_data._crop_offset(tf.constant(h), tf.constant(w), p, seed)
+        assert tuple(int(v) for v in offset) == tuple(corner.numpy()), (h, w, p)
+
+
+def test_jpeg_window_equals_a_crop_of_the_full_decode(fast_root):
+    """Every orientation and chroma layout, windows at the four corners, the edges and inside: the
+    window of `_jpeg_window` equals that window of the full decode (without the margin it does not)."""
+    window = tf.function(wbc_data._jpeg_window)
+    rng = np.random.default_rng(2)
+    p = 24
+    for name in sorted(os.listdir(os.path.join(fast_root, "photo"))):
+        if not name.endswith(".jpg"):
+            continue
+        data = tf.io.read_file(os.path.join(fast_root, "photo", name))
+        full = tf_decode.decode_like_imread(data).numpy()
+        h, w = full.shape[:2]
+        k = tf_decode.exif_orientation(data)
+        corners = [(0, 0), (0, w - p), (h - p, 0), (h - p, w - p), (0, (w - p) // 2), ((h - p) // 2, 0)]
+        corners += [(int(rng.integers(0, h - p + 1)), int(rng.integers(0, w - p + 1))) for _ in range(6)]
+        for y, x in corners:
+            got = window(data, k, tf.constant(h), tf.constant(w), tf.constant(y), tf.constant(x), p)
+            np.testing.assert_array_equal(got.numpy(), full[y:y + p, x:x + p], err_msg=f"{name} {(y, x)}")
+
+
+def test_cache_takes_the_most_drawn_files_first_and_jpegs_last(tmp_path):
+    """Scenery files are drawn 4x as often as face files (face_every 5); a JPEG saves less, as its
+    window is cheap: a 1 MB cache of 360 kB images takes the two first scenery PNGs, 2 MB all four,
+    then one scenery JPEG before any face file; the pre-training stream's cache holds photos only."""
+    root = write_dataset(tmp_path / "d", files_per_folder=4, size=(300, 400))
+    for i in range(4):                         # photo_scenery: JPEGs instead of PNGs
+        path = os.path.join(root, "photo_scenery", f"{i:03d}.png")
+        cv2.imwrite(path[:-4] + ".jpg", cv2.imread(path))
+        os.remove(path)
+    config = TrainConfig(patch_size=32, batch_size=2)
+    expected = {1: ["cartoon_scenery/000.png", "cartoon_scenery/001.png"],
+                2: ["cartoon_scenery/000.png", "cartoon_scenery/001.png", "cartoon_scenery/002.png",
+                    "cartoon_scenery/003.png", "photo_scenery/000.jpg"]}
+    scanned = wbc_data.scan_training_data(root, config, cache_mb=0)
+    assert wbc_data._cache_for(scanned, config, ("photo", "cartoon")) is None
+    for mb, names in expected.items():
+        data = dataclasses.replace(scanned, cache_mb=mb)
+        cache = wbc_data._cache_for(data, config, ("photo", "cartoon"))
+        assert sorted(os.path.relpath(p, root) for p in cache.entries) == names
+        assert cache.nbytes <= mb << 20
+    data = dataclasses.replace(scanned, cache_mb=3)
+    cache = wbc_data._cache_for(data, config, ("photo",))
+    assert sorted(os.path.relpath(p, root) for p in cache.entries) == (
+        [f"photo_face/{i:03d}.png" for i in range(4)] + [f"photo_scenery/{i:03d}.jpg" for i in range(4)])
+    assert wbc_data._cache_for(data, config, ("photo",)) is cache          # built once
+
+
+def _drain_in_thread(batches, steps):
+    """Pull up to ``steps`` batches in a thread; return what it raised, or fail if it hangs."""
+    import threading
+    raised = []
+
+    def pull():
+        try:
+            for _ in range(steps):
+                next(batches)
+        except Exception as err:  # noqa: BLE001  (the test inspects it)
+            raised.append(err)
+
+    thread = threading.Thread(target=pull, daemon=True)
+    thread.start()
+    thread.join(timeout=300)                   # a hang guard, not a speed requirement
+    assert not thread.is_alive(), "the data stream hangs"
+    return raised
+
+
+@pytest.mark.parametrize("layout", ["one", "jpeg"])
+def test_a_folder_deleted_mid_run_is_a_data_error_not_a_hang(tmp_path, layout):
+    """Once a folder is gone, the next step that reads it raises a DataError naming the file
+    (PNG: full decodes; JPEG: windows). Steps are never skipped, so this cannot loop forever."""
+    root = write_dataset(tmp_path / "d", layout="one")
+    if layout == "jpeg":
+        for name in ("photo", "cartoon"):
+            for f in os.listdir(os.path.join(root, name)):
+                path = os.path.join(root, name, f)
+                cv2.imwrite(path[:-4] + ".jpg", cv2.imread(path))
+                os.remove(path)
+    data = wbc_data.scan_training_data(root, TINY, cache_mb=0)
+    batches = wbc_data.checked(wbc_data.make_train_dataset(data, TINY, start_step=7), start_step=7)
+    next(batches)
+    for name in ("photo", "cartoon"):
+        for f in os.listdir(os.path.join(root, name)):
+            os.remove(os.path.join(root, name, f))
+        os.rmdir(os.path.join(root, name))
+    (err,) = _drain_in_thread(batches, 200)
+    assert isinstance(err, wbc_data.DataError), repr(err)
+    assert re.search(r"failed at step \d+ \(.*d/(photo|cartoon)/00\d\.(png|jpg)", str(err)), str(err)
+    assert "\n" not in str(err) and "{{" not in str(err)
+
+
+def test_cached_images_are_not_read_again(tmp_path):
+    """With everything cached, deleting the folder changes nothing until the next scan."""
+    root = write_dataset(tmp_path / "d", layout="one")
+    data = wbc_data.scan_training_data(root, TINY)
+    expected = [b[0].numpy() for b in wbc_data.make_train_dataset(data, TINY, decode="full").take(6)]
+    batches = wbc_data.checked(wbc_data.make_train_dataset(data, TINY))
+    first = next(batches)
+    for name in ("photo", "cartoon"):
+        for f in os.listdir(os.path.join(root, name)):
+            os.remove(os.path.join(root, name, f))
+    got = [first[0].numpy()] + [next(batches)[0].numpy() for _ in range(5)]
+    for a, b in zip(got, expected):
+        np.testing.assert_array_equal(a, b)

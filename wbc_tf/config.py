@@ -280,9 +280,13 @@ class RunOptions:
     strategy: Strategy = "default"
     resume: bool = True              # continue from the run folder's latest checkpoint, if it has one
     progress: bool = True            # show a tqdm progress bar with the losses
+    # Memory (MB) for a one-time cache of decoded training images, so that large sources are not
+    # decoded again on every step (wbc_tf.data); 0 = no cache. Same batches either way.
+    data_cache_mb: int = 4096
 
     def __post_init__(self):
         _check_choices(self)
+        _check_at_least(self, 0, "data_cache_mb")
 
 
 @dataclasses.dataclass(frozen=True)

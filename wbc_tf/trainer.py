@@ -287,7 +287,8 @@ class Trainer:
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.phase = tf.Variable(PRETRAIN, dtype=tf.int64, trainable=False, name="phase")
         if self.data is None:
-            self.data = wbc_data.scan_training_data(o.data, c, need_cartoons=self.runs_adversarial)
+            self.data = wbc_data.scan_training_data(o.data, c, need_cartoons=self.runs_adversarial,
+                                                    cache_mb=o.data_cache_mb)
         replicas = self.strategy.num_replicas_in_sync
         if c.batch_size % replicas:
             raise ValueError(f"batch_size {c.batch_size} is the global batch; it must be divisible by "
@@ -425,7 +426,8 @@ class Trainer:
         """The ``--dry-run`` report: config, data, VGG source, resume point and plan. Writes nothing."""
         c, o = self.config, self.options
         if self.data is None:
-            self.data = wbc_data.scan_training_data(o.data, c, need_cartoons=self.runs_adversarial)
+            self.data = wbc_data.scan_training_data(o.data, c, need_cartoons=self.runs_adversarial,
+                                                    cache_mb=o.data_cache_mb)
         lines = ["resolved configuration:", json.dumps(self.run_record(), indent=2), "",
                  self.data.summary(c.patch_size)]
         if self.runs_adversarial:
