@@ -376,6 +376,11 @@ def merge_fragments(labels, min_size, rounds=8, chain=4):
     return tf.gather(tf.reshape(labels, [-1]), pointer)
 
 
+def slic_cells(height, width, n_segments=_SEGMENTS):
+    """G, the label values per image of `slic_labels_tf` on (H, W) images: b·G + cell < (b + 1)·G."""
+    return _Layout(height, width, n_segments).cells
+
+
 def _min_size(layout, min_size_factor):
     """scikit-image's minimum segment size: ``int(factor · H·W / number of initial centres)``."""
     return int(min_size_factor * layout.height * layout.width / int(layout.has_seed.sum()))
@@ -445,5 +450,5 @@ def superpixel_batch_tf(images, n_segments=_SEGMENTS, compactness=_COMPACTNESS, 
     images = tf.stop_gradient(tf.convert_to_tensor(images, tf.float32))
     labels = slic_labels_tf(images, n_segments, compactness, sigma, iterations, update_stride,
                             min_size_factor, connectivity_rounds)
-    segments = tf.shape(images)[0] * _Layout(images.shape[1], images.shape[2], n_segments).cells
+    segments = tf.shape(images)[0] * slic_cells(images.shape[1], images.shape[2], n_segments)
     return tf.stop_gradient(segment_means_tf(images, labels, segments))
