@@ -112,7 +112,8 @@ def sample_grid(photos, outputs):
     rows = []
     for domain in photos:
         for images in (photos[domain], outputs[domain]):
-            x = np.clip((np.asarray(images) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
+            # nan_to_num: a diverged step's outputs show grey, not an invalid cast (the run stops after it)
+            x = np.clip((np.nan_to_num(np.asarray(images)) + 1.0) * 127.5, 0, 255).round().astype(np.uint8)
             rows.append(np.concatenate(list(x), axis=1))               # (P, N·P, 3)
     return np.concatenate(rows, axis=0)                                 # (2·domains·P, N·P, 3)
 
