@@ -52,6 +52,18 @@ def random_vgg_weights(rng, with_conv5=True, bias_std=0.5):
     return out
 
 
+# --- memory in child processes ----------------------------------------------------------------------
+
+# Source for a child script: its own peak RSS in bytes. Not ``ru_maxrss``: Python starts children with
+# vfork, and Linux carries the parent's (here: pytest's, often > 2 GB) high-water mark over the exec.
+# VmHWM belongs to the child's own address space.
+HIGH_WATER = """
+def high_water():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+"""
+
+
 # --- tiny training datasets --------------------------------------------------------------------------
 
 # Every dataset image is one flat colour that encodes where it came from: blue = folder code,

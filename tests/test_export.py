@@ -28,7 +28,7 @@ from PIL import Image
 
 from wbc_tf.cli import export as cli
 from wbc_tf.config import ExportConfig, InferenceConfig, TFLiteVariant, choices, parse_size
-from tests.helpers import zero_png
+from tests.helpers import HIGH_WATER, zero_png
 from wbc_tf.export import saved_model as sm
 from wbc_tf.export import tflite as tfl
 from wbc_tf.export import verify
@@ -315,7 +315,7 @@ def test_serving_default_24mp_jpeg_in_bounded_memory(generator, saved_model_dir,
     (tmp_path / "photo.jpg").write_bytes(jpeg.tobytes())
     zero_png(tmp_path / "bomb.png", 30000, 30000)
     script = textwrap.dedent("""
-        import os, resource, sys
+        import os, sys
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
         import tensorflow as tf
         model, folder = sys.argv[1:]
@@ -328,9 +328,9 @@ def test_serving_default_24mp_jpeg_in_bounded_memory(generator, saved_model_dir,
             assert "images_bytes[1]: PNG 30000x30000 px" in str(e), str(e)
         png = fn(images_bytes=tf.constant([read("photo.jpg")]))["cartoons_bytes"].numpy()[0]
         open(os.path.join(folder, "cartoon.png"), "wb").write(png)
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        print(high_water() // 2**20)
     """)
-    proc = subprocess.run([sys.executable, "-c", script, saved_model_dir, str(tmp_path)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-c", HIGH_WATER + script, saved_model_dir, str(tmp_path)], capture_output=True,
                           text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     peak_mb = int(proc.stdout.split()[-1])
