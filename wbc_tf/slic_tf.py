@@ -97,7 +97,10 @@ def _root(a, n, steps=3):
     one = 0x3F800000                                                              # bits of 1.0f
     y = tf.bitcast((tf.bitcast(a, tf.int32) - one) // n + one, tf.float32)
     for _ in range(steps):
-        y = ((n - 1) * y + a / y ** (n - 1)) / n
+        power = y
+        for _ in range(n - 2):
+            power = power * y                  # y^(n−1) by products: ``**`` is a slow pow under XLA
+        y = ((n - 1) * y + a / power) / n
     return y
 
 
@@ -313,7 +316,12 @@ def _shift(x, axis, step, fill):
     return tf.pad(body, pad, constant_values=fill)
 
 
-def _component_roots(labels, same, rounds):
+def _same_label(labels):
+    """Per direction of `_NEIGHBOURS`, (B, H, W) bool: that neighbour has the same label."""
+    return [tf.equal(labels, _shift(labels, axis, step, -1)) for axis, step in _NEIGHBOURS]
+
+
+def _component_roots(labels, rounds):
     """Per pixel, the smallest flat pixel index reachable through 4-neighbours of the same label.
 
     ``rounds`` rounds of neighbour-minimum, each with one pointer jump; a component whose
@@ -321,22 +329,26 @@ def _component_roots(labels, same, rounds):
 
     Args:
         labels: (B, H, W) int32.
-        same: per direction of `_NEIGHBOURS`, (B, H, W) bool, the neighbour has the same label.
 
     Returns:
-        (B, H, W) int32 flat indices into the (B·H·W) pixels.
+        ``(roots, labels)``: (B, H, W) int32 flat indices into the (B·H·W) pixels, and ``labels``
+        as it came out of the loop (materialised: see the comment below).
     """
     n = tf.size(labels)
 
-    def round_(roots):
+    def round_(state):
+        roots, labels = state
         lowest = roots
-        for m, (axis, step) in zip(same, _NEIGHBOURS):
-            lowest = tf.minimum(lowest, tf.where(m, _shift(roots, axis, step, n), n))
+        for same, (axis, step) in zip(_same_label(labels), _NEIGHBOURS):
+            lowest = tf.minimum(lowest, tf.where(same, _shift(roots, axis, step, n), n))
         # pointer jump through the *incoming* roots: the same fixed point, and under XLA the
         # gather then reads a materialised operand instead of recomputing the minimum per element
-        return tf.gather(tf.reshape(roots, [-1]), lowest)
+        return tf.gather(tf.reshape(roots, [-1]), lowest), labels
 
-    return _loop(rounds, round_, tf.reshape(tf.range(n, dtype=tf.int32), tf.shape(labels)))
+    # the labels ride through the loop so that XLA materialises them once, instead of fusing the
+    # whole assignment that produced them into each of their shifted readers
+    roots = tf.reshape(tf.range(n, dtype=tf.int32), tf.shape(labels))
+    return _loop(rounds, round_, (roots, labels))
 
 
 def merge_fragments(labels, min_size, rounds=8, chain=4):
@@ -356,11 +368,11 @@ def merge_fragments(labels, min_size, rounds=8, chain=4):
     """
     width = labels.shape[2]
     hw = labels.shape[1] * width
-    same = [tf.equal(labels, _shift(labels, axis, step, -1)) for axis, step in _NEIGHBOURS]
-    roots = _component_roots(labels, same, rounds)
+    roots, labels = _component_roots(labels, rounds)
     # a piece is unresolved when a same-label neighbour carries another root
-    unresolved = tf.reduce_any(tf.stack([m & tf.not_equal(roots, _shift(roots, axis, step, -1))
-                                         for m, (axis, step) in zip(same, _NEIGHBOURS)]), axis=0)
+    unresolved = tf.reduce_any(tf.stack([same & tf.not_equal(roots, _shift(roots, axis, step, -1))
+                                         for same, (axis, step) in zip(_same_label(labels), _NEIGHBOURS)]),
+                               axis=0)
     flat_roots = tf.reshape(roots, [-1])
     counts = tf.math.unsorted_segment_sum(
         tf.stack([tf.ones_like(flat_roots), tf.cast(tf.reshape(unresolved, [-1]), tf.int32)], -1),
