@@ -294,3 +294,23 @@ def test_sigterm_and_sigint_save_then_exit_128_plus_signal(tmp_path, capsys, mon
     assert err == [f"wbc-train: stopped by {name} after pretrain step 1; checkpoint pretrain-1 is saved: "
                    f"run the same command again to resume"]
     assert os.path.isfile(run / "checkpoints" / "pretrain-1.index") and finite_files(run)
+
+
+def test_accelerator_flags_finish_and_resume_to_a_longer_schedule(tmp_path, capsys):
+    """The issue's command with every accelerator option (TF superpixels, mixed bfloat16, the whole step
+    XLA-compiled) at the default network size finishes; the same command with ``--train-steps 6`` resumes
+    at adversarial step 4 and ends at 6, and every weight it leaves is finite."""
+    data = write_dataset(tmp_path / "data", size=(80, 96))
+    run = tmp_path / "run"
+    flags = ["--data", data, "--output-dir", str(run), "--pretrain-steps", "2", "--train-steps", "4",
+             "--batch-size", "2", "--patch-size", "64", "--vgg-weights", "random", "--superpixel", "tf",
+             "--precision", "mixed_bfloat16", "--jit-compile", "--no-progress"]
+    assert main(flags) == 0
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("train-4")
+    flags[flags.index("--train-steps") + 1] = "6"
+    capsys.readouterr()
+    assert main(flags) == 0
+    err = capsys.readouterr().err
+    assert "resumed from" in err and "train step 4)" in err, err
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("train-6")
+    assert finite_files(run) and (run / "generator.weights.h5").is_file()

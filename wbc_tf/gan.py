@@ -170,12 +170,13 @@ class WhiteBoxGAN(keras.Model):
         """SLIC + colouring of ``stop_gradient(output)``: a constant (B, H, W, 3) target.
 
         ``config.superpixel`` picks scikit-image on the host (`structure_representation`) or
-        TF ops (`wbc_tf.slic_tf.superpixel_batch_tf`, mean colouring).
+        TF ops (`wbc_tf.slic_tf.superpixel_batch_compiled`: XLA-compiled even in an uncompiled
+        step; mean colouring).
         """
         c = self.config
         if c.superpixel == "tf":
-            from wbc_tf.slic_tf import superpixel_batch_tf   # on use: the default path never needs it
-            return superpixel_batch_tf(output, n_segments=c.superpixel_segments,
+            from wbc_tf.slic_tf import superpixel_batch_compiled   # on use: the default path never needs it
+            return superpixel_batch_compiled(output, n_segments=c.superpixel_segments,
                                        compactness=c.superpixel_compactness, sigma=c.superpixel_sigma)
         return structure_representation(
             output, n_segments=c.superpixel_segments, compactness=c.superpixel_compactness,

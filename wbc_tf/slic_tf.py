@@ -464,3 +464,9 @@ def superpixel_batch_tf(images, n_segments=_SEGMENTS, compactness=_COMPACTNESS, 
                             min_size_factor, connectivity_rounds)
     segments = tf.shape(images)[0] * slic_cells(images.shape[1], images.shape[2], n_segments)
     return tf.stop_gradient(segment_means_tf(images, labels, segments))
+
+
+# The structure target of an uncompiled train step (``--superpixel tf`` without ``--jit-compile``):
+# XLA-compiled on its own, because TF's kernels run these loops of small element-wise ops about 4x
+# slower (docs/benchmarks.md). Inside a compiled step it is inlined into the step's XLA cluster.
+superpixel_batch_compiled = tf.function(superpixel_batch_tf, jit_compile=True)
