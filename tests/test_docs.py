@@ -61,6 +61,17 @@ def test_cli_md_is_current():
         "    python -m wbc_tf.cli.docs > docs/cli.md")
 
 
+def test_cli_md_documents_every_console_script():
+    import configparser
+    setup = configparser.ConfigParser()
+    setup.read(os.path.join(ROOT, "setup.cfg"))
+    scripts = {}
+    for line in setup["options.entry_points"]["console_scripts"].strip().splitlines():
+        name, target = (part.strip() for part in line.split("="))
+        scripts[name] = target.split(":")[0]
+    assert scripts == {name: module for name, module, *_ in docs.COMMANDS}
+
+
 def test_cli_md_does_not_depend_on_the_terminal(monkeypatch):
     monkeypatch.setenv("COLUMNS", "41")
     narrow = docs.render()

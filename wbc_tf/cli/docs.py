@@ -1,4 +1,4 @@
-"""Render ``docs/cli.md``, the command-line reference, from the argparse parsers of the four commands.
+"""Render ``docs/cli.md``, the command-line reference, from the argparse parsers of every command.
 
 Regenerate the page after changing a parser (or a config field comment, which becomes help text)::
 
@@ -18,6 +18,7 @@ COMMANDS = (
     ("wbc-cartoonize", "wbc_tf.cli.cartoonize", "python -m wbc_tf", "inference.md"),
     ("wbc-train", "wbc_tf.cli.train", "python train.py", "training.md"),
     ("wbc-export", "wbc_tf.cli.export", "python export_tflite.py", "deployment.md"),
+    ("wbc-prepare-data", "wbc_tf.cli.prepare_data", None, "training.md#preparing-a-dataset"),
     ("wbc-convert", "wbc_tf.cli.convert", None, "inference.md#weights-and-wbc-convert"),
     ("wbc-serve", "wbc_tf.cli.serve", None, "inference.md#the-web-page-wbc-serve"),
 )
