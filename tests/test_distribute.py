@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -201,3 +202,48 @@ def test_two_workers_end_with_the_weights_of_one_process(tmp_path):
     assert len(g_keys) == len(build_generator(8).trainable_weights)
     for key in g_keys:
         assert np.max(np.abs(ours[key] - start_weights[key])) > 1e-3 * np.max(np.abs(ours[key])), key
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_worker_stops_every_worker_at_the_same_step(tmp_path):
+    """A pre-empted node: SIGTERM reaches worker 1 only. Both workers stop after the same step with exit
+    143, the chief saving that step's checkpoint into the run folder and naming the other worker."""
+    data = write_dataset(tmp_path / "data")
+    flags = ["--data", data, "--vgg-weights", "random", "--no-progress", "--phase", "train",
+             "--init-weights", "--train-steps", "1000", "--batch-size", "2", "--patch-size", "32",
+             "--superpixel-segments", "16", "--superpixel-workers", "1", "--save-every", "1000",
+             "--sample-every", "1000", "--strategy", "multiworker"]
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
+    run = tmp_path / "run"
+    children = {}
+    try:
+        for index in (0, 1):
+            env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+            env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TMPDIR=str(tmp_path),
+                       TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
+            log = open(tmp_path / f"worker{index}.log", "w")
+            children[index] = (subprocess.Popen(
+                [sys.executable, "-m", "wbc_tf.cli.train", "--output-dir", str(run)] + flags,
+                stdout=log, stderr=subprocess.STDOUT, env=env), log)
+        deadline = time.monotonic() + 600
+        while not (run / "checkpoints" / "train-0.index").exists():   # adversarial step 0 is saved
+            assert time.monotonic() < deadline and all(c.poll() is None for c, _ in children.values())
+            time.sleep(0.2)
+        time.sleep(3)                                                  # a few steps into the run
+        children[1][0].send_signal(signal.SIGTERM)
+        for child, _ in children.values():
+            child.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        for child, log in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            log.close()
+    logs = [(tmp_path / f"worker{i}.log").read_text() for i in (0, 1)]
+    assert [c.returncode for c, _ in children.values()] == [143, 143], logs
+    stops = [re.findall(r"wbc-train: stopped by SIGTERM(.*) after train step (\d+);", text) for text in logs]
+    (elsewhere, chief_step), = stops[0]
+    (here, worker_step), = stops[1]
+    assert elsewhere == " (sent to another worker)" and here == "" and chief_step == worker_step
+    assert 0 < int(chief_step) < 1000
+    assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith(f"train-{chief_step}")

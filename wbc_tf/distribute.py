@@ -38,6 +38,7 @@ Example::
 """
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -241,6 +242,22 @@ def distribute_batches(strategy, make_dataset):
     return strategy.distribute_datasets_from_function(dataset_fn)
 
 
+@functools.lru_cache(maxsize=None)
+def _gatherer(strategy):
+    """A `tf.function` (n,) float64 -> (replicas, n): every replica's row, on every worker (traced once)."""
+
+    @tf.function
+    def gather(row):
+        return strategy.gather(strategy.run(lambda: tf.identity(row)[None]), axis=0)
+
+    return gather
+
+
+def _everywhere(strategy, values):
+    """(replicas, n) float64 NumPy: ``values`` (n numbers) as every replica of every worker holds them."""
+    return _gatherer(strategy)(tf.constant([float(v) for v in values], tf.float64)).numpy()
+
+
 def check_same_everywhere(strategy, what, values):
     """Raise unless every worker holds the same ``values``; a barrier across the workers.
 
@@ -253,13 +270,19 @@ def check_same_everywhere(strategy, what, values):
     """
     if worker_index(strategy)[1] == 1:
         return
-    mine = tf.constant([[float(v) for v in values]], tf.float64)                 # (1, n)
-
-    @tf.function
-    def gather():
-        return strategy.gather(strategy.run(lambda: tf.identity(mine)), axis=0)  # (replicas, n)
-
-    seen = sorted({tuple(row) for row in gather().numpy().tolist()})
+    seen = sorted({tuple(row) for row in _everywhere(strategy, values).tolist()})
     if len(seen) > 1:
         raise DistributeError(f"the workers disagree on the {what}: {seen} (this worker: {tuple(values)}); "
-                           f"does every worker see the same run folder?")
+                              f"does every worker see the same run folder?")
+
+
+def max_everywhere(strategy, value):
+    """The largest of every worker's integer ``value`` (``value`` itself in one process).
+
+    A barrier: every worker must call it at the same point. The trainer calls it after every step
+    with the signal number it received (0: none), so that a SIGTERM sent to one worker (a pre-empted
+    node) stops every worker at the same step, each saving that step's checkpoint.
+    """
+    if worker_index(strategy)[1] == 1:
+        return value
+    return int(_everywhere(strategy, [value]).max())

@@ -495,15 +495,19 @@ class Trainer:
         checkpoints.export_generator(self.generator, self.out_dir, PHASES[phase].stem)
 
     def _stop_if_signalled(self, phase, step, saver, saved):
-        if self._stop_signal is None:
+        # every worker asks every other: a signal to one worker stops all of them at this step
+        signum = distribute.max_everywhere(self.strategy, self._stop_signal or 0)
+        if not signum:
             return
+        elsewhere = "" if self._stop_signal else " (sent to another worker)"
+        self._stop_signal = self._stop_signal or signum
         if not saved:
             self._save(phase, step, saver)
-        name = signal.Signals(self._stop_signal).name
+        name = signal.Signals(signum).name
         saved = (f"checkpoint {self.last_checkpoint} is saved" if self.last_checkpoint
                  else "no checkpoint was written yet")
-        raise Interrupted(self._stop_signal, f"stopped by {name} after {PHASE_NAMES[phase]} step {step}; "
-                                             f"{saved}: run the same command again to resume")
+        raise Interrupted(signum, f"stopped by {name}{elsewhere} after {PHASE_NAMES[phase]} step {step}; "
+                                  f"{saved}: run the same command again to resume")
 
     def _callbacks(self):
         tensorboard = wbc_callbacks.TensorBoard()
