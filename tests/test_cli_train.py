@@ -296,15 +296,17 @@ def test_sigterm_and_sigint_save_then_exit_128_plus_signal(tmp_path, capsys, mon
     assert os.path.isfile(run / "checkpoints" / "pretrain-1.index") and finite_files(run)
 
 
-def test_accelerator_flags_finish_and_resume_to_a_longer_schedule(tmp_path, capsys):
-    """The issue's command with every accelerator option (TF superpixels, mixed bfloat16, the whole step
-    XLA-compiled) at the default network size finishes; the same command with ``--train-steps 6`` resumes
-    at adversarial step 4 and ends at 6, and every weight it leaves is finite."""
+@pytest.mark.parametrize("jit", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["no-xla", "xla"])
+def test_accelerator_flags_finish_and_resume_to_a_longer_schedule(tmp_path, capsys, jit):
+    """The issue's command with every accelerator option (TF superpixels, mixed bfloat16, and with
+    ``xla`` the whole step XLA-compiled: 95 s here, three compiles, so slow) at the default network
+    size finishes; the same command with ``--train-steps 6`` resumes at adversarial step 4 and ends
+    at 6, and every weight it leaves is finite."""
     data = write_dataset(tmp_path / "data", size=(80, 96))
     run = tmp_path / "run"
     flags = ["--data", data, "--output-dir", str(run), "--pretrain-steps", "2", "--train-steps", "4",
              "--batch-size", "2", "--patch-size", "64", "--vgg-weights", "random", "--superpixel", "tf",
-             "--precision", "mixed_bfloat16", "--jit-compile", "--no-progress"]
+             "--precision", "mixed_bfloat16", "--no-progress"] + ["--jit-compile"] * jit
     assert main(flags) == 0
     assert tf.train.latest_checkpoint(str(run / "checkpoints")).endswith("train-4")
     flags[flags.index("--train-steps") + 1] = "6"

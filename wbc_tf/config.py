@@ -364,9 +364,12 @@ def parse_size(text):
 
 CropMode = Literal["random", "centre", "resize"]
 ImageFormat = Literal["png", "jpg"]
-# The training layouts (wbc_tf.data): the four folders of the original, or photo + cartoon.
-TWO_DOMAIN_LAYOUT = ("photo_face", "photo_scenery", "cartoon_face", "cartoon_scenery")
-ONE_DOMAIN_LAYOUT = ("photo", "cartoon")
+# The training layouts (wbc_tf.data), {domain: (photo folder, cartoon folder)}: the four folders of
+# the original, or photo + cartoon; and the same folders as flat tuples, photos first.
+TWO_DOMAIN_FOLDERS = {"face": ("photo_face", "cartoon_face"), "scenery": ("photo_scenery", "cartoon_scenery")}
+ONE_DOMAIN_FOLDERS = {"all": ("photo", "cartoon")}
+TWO_DOMAIN_LAYOUT = tuple(pair[i] for i in (0, 1) for pair in TWO_DOMAIN_FOLDERS.values())
+ONE_DOMAIN_LAYOUT = tuple(pair[i] for i in (0, 1) for pair in ONE_DOMAIN_FOLDERS.values())
 
 
 @dataclasses.dataclass(frozen=True)

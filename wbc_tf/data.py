@@ -76,14 +76,11 @@ import re
 import numpy as np
 import tensorflow as tf
 
-from wbc_tf.config import RunOptions
+from wbc_tf.config import ONE_DOMAIN_FOLDERS, TWO_DOMAIN_FOLDERS, RunOptions
 from wbc_tf.tf_decode import apply_orientation, decode_like_imread, exif_orientation
 
 log = logging.getLogger(__name__)
 
-TWO_DOMAIN_FOLDERS = {"face": ("photo_face", "cartoon_face"),
-                      "scenery": ("photo_scenery", "cartoon_scenery")}
-ONE_DOMAIN_FOLDERS = {"all": ("photo", "cartoon")}
 # Seed streams: every random choice in the pipeline gets its own (seed, stream) pair.
 _PHASE_STREAM = {"pretrain": 0, "train": 1, "samples": 2}
 _ROLE_STREAM = {"photo": 0, "cartoon": 1}
