@@ -15,7 +15,7 @@ from wbc_tf.config import ConsoleOptions
 
 COMMANDS = {"wbc-cartoonize": "wbc_tf.cli.cartoonize", "wbc-train": "wbc_tf.cli.train",
             "wbc-export": "wbc_tf.cli.export", "wbc-convert": "wbc_tf.cli.convert",
-            "wbc-prepare-data": "wbc_tf.cli.prepare_data"}
+            "wbc-prepare-data": "wbc_tf.cli.prepare_data", "wbc-serve": "wbc_tf.cli.serve"}
 
 
 def test_native_output_is_hidden_and_python_stderr_is_not():

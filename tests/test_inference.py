@@ -179,4 +179,4 @@ def test_bfloat16_generator_close_to_float32_guided_filter_float32(cartoonizer, 
     psnr = 10 * np.log10(255 ** 2 / np.mean((a.astype(np.float64) - b) ** 2))
     diff = np.abs(fast.cartoonize_bgr(bgr).astype(np.int16) - denormalize(ref).astype(np.int16))
     print(f"bfloat16 vs float32 on chelsea: PSNR {psnr:.1f} dB (float output), max |d| {diff.max()} (uint8)")
-    assert 0 < np.abs(got - ref).max() and psnr >= 58 and diff.max() <= 8
+    assert 0 < np.abs(got - ref).max() and psnr >= 60 and diff.max() <= 8   # the issue: >= 60 dB

@@ -87,6 +87,11 @@ def test_resume_accepts_schedule_and_learning_rate_changes_and_warns_about_data(
                             "learning_rate", "superpixel_workers"}
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warnings == ["--data differs from the run's ('d1', now 'd2'); resuming with the new one"]
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="wbc_tf.run_folder"):
+        run_folder.check_resume(str(tmp_path), record(TrainConfig(), data="d1", vgg_weights="v2.npy"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == ["--vgg-weights differs from the run's ('v1.npy', now 'v2.npy'); resuming with the new one"]
 
 
 def test_a_field_the_old_run_did_not_record_counts_as_its_default(tmp_path):
