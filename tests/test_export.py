@@ -503,3 +503,16 @@ def test_cli_full_default_export(tmp_path, capsys):
         assert tfl.tflite_filename(variant, (64, 96)) in names
     assert "saved_model" in names
     assert "FAIL" not in out
+
+
+@pytest.mark.parametrize("short_side", [48, 0])
+def test_a_non_default_serving_short_side_is_what_the_graph_applies(generator, short_side):
+    """``wbc-export --serving-short-side N`` (here in process, without saving): the bytes signature
+    answers at the command line's size for that N (0: full size), with the command line's pixels."""
+    photo = verify.load_photo("coffee")[100:196, 150:294]                       # 96x144 RGB
+    serve = sm.serving_module(generator, limits=ServingLimits(short_side=short_side)).entry_points
+    png = serve[sm.BYTES_SIGNATURE](images_bytes=tf.constant([_png_bytes(photo)]))[sm.BYTES_OUTPUT]
+    got = _decode(png.numpy()[0])
+    want = Cartoonizer(generator, InferenceConfig(short_side=short_side)).cartoonize(photo)
+    assert got.shape == want.shape == ((48, 72, 3) if short_side else (96, 144, 3))
+    assert np.abs(got.astype(int) - want.astype(int)).max() <= 1
