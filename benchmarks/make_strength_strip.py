@@ -25,7 +25,7 @@ STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
 GAP = 6  # white pixels between panels
 
 
-def _label(panel, text):
+def label(panel, text):
     """Write ``text`` in the top-left corner (white on a dark box), in place."""
     font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1
     (tw, th), base = cv2.getTextSize(text, font, scale, thick)
@@ -40,7 +40,7 @@ def make_strip(rgb, generator, width):
         out = Cartoonizer(generator, InferenceConfig(strength=s)).cartoonize(rgb)
         h = round(out.shape[0] * width / out.shape[1])
         panel = np.ascontiguousarray(cv2.resize(out, (width, h), interpolation=cv2.INTER_AREA))
-        _label(panel, f"strength {s:g}")
+        label(panel, f"strength {s:g}")
         panels.append(panel)
     gap = np.full((panels[0].shape[0], GAP, 3), 255, np.uint8)
     return np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)

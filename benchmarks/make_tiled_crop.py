@@ -23,14 +23,7 @@ from wbc_tf.config import InferenceConfig  # noqa: E402
 from wbc_tf.inference import Cartoonizer  # noqa: E402
 from wbc_tf.tiling import split_axis  # noqa: E402
 
-GAP = 6
-
-
-def _label(panel, text):
-    font, scale, thick = cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1
-    (tw, th), base = cv2.getTextSize(text, font, scale, thick)
-    cv2.rectangle(panel, (0, 0), (tw + 10, th + base + 8), (0, 0, 0), -1)
-    cv2.putText(panel, text, (5, th + 4), font, scale, (255, 255, 255), thick, cv2.LINE_AA)
+from make_strength_strip import GAP, label  # noqa: E402  (this folder: scripts run from it)
 
 
 def main(argv=None):
@@ -38,13 +31,15 @@ def main(argv=None):
     parser.add_argument("--side", type=int, default=2048)
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--crop", type=int, default=384)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "tiled_crop.jpg"))
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), os.pardir, "docs",
+                                                      "tiled_crop.jpg"))
     args = parser.parse_args(argv)
 
     photo = cv2.resize(data.astronaut(), (args.side, args.side), interpolation=cv2.INTER_CUBIC)
     tiled_cfg = InferenceConfig(short_side=0, tile=args.tile)
-    tiled = Cartoonizer.from_pretrained(config=tiled_cfg).cartoonize(photo)
-    whole = Cartoonizer.from_pretrained(config=InferenceConfig(short_side=0, memory_budget="64GB")).cartoonize(photo)
+    generator = Cartoonizer.from_pretrained().generator                  # one generator for both runs
+    tiled = Cartoonizer(generator, tiled_cfg).cartoonize(photo)
+    whole = Cartoonizer(generator, InferenceConfig(short_side=0, memory_budget="64GB")).cartoonize(photo)
     assert tiled.shape == whole.shape == photo.shape, (tiled.shape, whole.shape)
     diff = np.abs(tiled.astype(int) - whole.astype(int)).max(-1)
 
@@ -63,7 +58,7 @@ def main(argv=None):
     panels = [np.ascontiguousarray(photo[box]), marked, amplified]
     for panel, text in zip(panels, ["photo (1:1 crop)", f"tiled cartoon, {args.tile} px tiles",
                                     "|tiled - whole| x 50"]):
-        _label(panel, text)
+        label(panel, text)
     gap = np.full((args.crop, GAP, 3), 255, np.uint8)
     strip = np.concatenate([panels[0], gap, panels[1], gap, panels[2]], axis=1)
     cv2.imwrite(args.out, strip[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 88])

@@ -36,7 +36,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--photo", default="coffee")
     parser.add_argument("--strength", default="0.6")
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "docs", "web_page.jpg"))
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), os.pardir, "docs",
+                                                      "web_page.jpg"))
     args = parser.parse_args(argv)
 
     sock = socket.socket()

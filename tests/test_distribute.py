@@ -8,6 +8,7 @@ tensor within 1e-4 of its largest magnitude (measured: 2.6e-6 at most, Adam slot
 included; float sums in another order), and worker 1 must write nothing into its run folder.
 """
 
+import contextlib
 import json
 import logging
 import os
@@ -128,6 +129,35 @@ def _files(root):
     return out
 
 
+def _start_train(log_path, argv, cluster=None, index=None, tmpdir=None):
+    """``(Popen, log file)`` of ``python -m wbc_tf.cli.train argv`` on the CPU, stdout and stderr in
+    ``log_path``; a worker of ``cluster`` (TF_CONFIG) when ``index`` is given."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    if index is not None:
+        env["TF_CONFIG"] = json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
+    log = open(log_path, "w")
+    return subprocess.Popen([sys.executable, "-m", "wbc_tf.cli.train"] + argv, stdout=log,
+                            stderr=subprocess.STDOUT, env=env), log
+
+
+@contextlib.contextmanager
+def _reaped():
+    """A dict to fill with ``{name: (Popen, log file)}``; on exit every child still running is killed and
+    every log closed."""
+    children = {}
+    try:
+        yield children
+    finally:
+        for child, log in children.values():
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+            log.close()
+
+
 def test_two_workers_end_with_the_weights_of_one_process(tmp_path):
     data = write_dataset(tmp_path / "data")
     vgg = tmp_path / "vgg19_random.npy"
@@ -143,29 +173,14 @@ def test_two_workers_end_with_the_weights_of_one_process(tmp_path):
     worker1_tmp = tmp_path / "worker1_tmp"
     worker1_tmp.mkdir()
     runs = {"chief": ("multiworker", 0), "worker1": ("multiworker", 1), "single": ("default", None)}
-    children = {}
-    try:
+    with _reaped() as children:
         for name, (strategy, index) in runs.items():
-            env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-            env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-            if index is not None:
-                env["TF_CONFIG"] = json.dumps({"cluster": cluster,
-                                              "task": {"type": "worker", "index": index}})
-            if name == "worker1":
-                env["TMPDIR"] = str(worker1_tmp)
-            log = open(tmp_path / f"{name}.log", "w")
-            children[name] = (subprocess.Popen(
-                [sys.executable, "-m", "wbc_tf.cli.train", "--output-dir", str(tmp_path / f"run_{name}"),
-                 "--strategy", strategy] + flags, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+            argv = ["--output-dir", str(tmp_path / f"run_{name}"), "--strategy", strategy] + flags
+            children[name] = _start_train(tmp_path / f"{name}.log", argv, cluster, index,
+                                          worker1_tmp if name == "worker1" else None)
         deadline = time.monotonic() + 900                       # generous: the machine may be shared
         for name, (child, _) in children.items():
             child.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        for child, log in children.values():
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-            log.close()
     logs = {name: (tmp_path / f"{name}.log").read_text() for name in runs}
     for name, (child, _) in children.items():
         assert child.returncode == 0, f"{name}:\n{logs[name][-4000:]}"
@@ -215,16 +230,10 @@ def test_sigterm_to_one_worker_stops_every_worker_at_the_same_step(tmp_path):
              "--sample-every", "1000", "--strategy", "multiworker"]
     cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(2)]}
     run = tmp_path / "run"
-    children = {}
-    try:
+    with _reaped() as children:
         for index in (0, 1):
-            env = {k: v for k, v in os.environ.items() if k != "TF_CONFIG"}
-            env.update(TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", TMPDIR=str(tmp_path),
-                       TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
-            log = open(tmp_path / f"worker{index}.log", "w")
-            children[index] = (subprocess.Popen(
-                [sys.executable, "-m", "wbc_tf.cli.train", "--output-dir", str(run)] + flags,
-                stdout=log, stderr=subprocess.STDOUT, env=env), log)
+            children[index] = _start_train(tmp_path / f"worker{index}.log",
+                                           ["--output-dir", str(run)] + flags, cluster, index, tmp_path)
         deadline = time.monotonic() + 600
         while not (run / "checkpoints" / "train-0.index").exists():   # adversarial step 0 is saved
             assert time.monotonic() < deadline and all(c.poll() is None for c, _ in children.values())
@@ -233,12 +242,6 @@ def test_sigterm_to_one_worker_stops_every_worker_at_the_same_step(tmp_path):
         children[1][0].send_signal(signal.SIGTERM)
         for child, _ in children.values():
             child.wait(timeout=max(1.0, deadline - time.monotonic()))
-    finally:
-        for child, log in children.values():
-            if child.poll() is None:
-                child.kill()
-                child.wait()
-            log.close()
     logs = [(tmp_path / f"worker{i}.log").read_text() for i in (0, 1)]
     assert [c.returncode for c, _ in children.values()] == [143, 143], logs
     stops = [re.findall(r"wbc-train: stopped by SIGTERM(.*) after train step (\d+);", text) for text in logs]

@@ -330,8 +330,8 @@ def test_serving_default_24mp_jpeg_in_bounded_memory(generator, saved_model_dir,
         open(os.path.join(folder, "cartoon.png"), "wb").write(png)
         print(high_water() // 2**20)
     """)
-    proc = subprocess.run([sys.executable, "-c", HIGH_WATER + script, saved_model_dir, str(tmp_path)], capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run([sys.executable, "-c", HIGH_WATER + script, saved_model_dir, str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     peak_mb = int(proc.stdout.split()[-1])
     assert peak_mb < 2048, f"peak RSS {peak_mb} MB"
